@@ -1,0 +1,462 @@
+#include "ncclfr/analysis/load.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <system_error>
+#include <thread>
+#include <tuple>
+#include <utility>
+
+#include "ncclfr/dump_file.h"
+
+namespace ncclfr::analysis {
+namespace fs = std::filesystem;
+
+namespace {
+
+// How much of a ring the model copies, beyond counters and fingerprints (see model.h).
+constexpr size_t kPendingPerComm = 32;  // oldest pending calls of each communicator
+constexpr size_t kNewestEntries = 16;   // newest calls of the process
+constexpr size_t kErrorEntries = 8;     // calls that ended in an error
+// Bounds that keep a hostile dump from making the model large.
+constexpr size_t kMaxSignaturesPerComm = 256;
+constexpr int64_t kMaxSeqGap = 1 << 16;
+
+bool collective(schema::Op op) { return op != schema::Op::SEND && op != schema::Op::RECV; }
+
+EntryView copyEntry(schema::Entry::Reader e, uint32_t index) {
+  EntryView v;
+  v.index = index;
+  v.comm = e.getComm();
+  v.op = e.getOp();
+  v.state = e.getState();
+  v.dtype = e.getDtype();
+  v.redOp = e.getRedOp();
+  v.root = e.getRoot();
+  v.seq = e.getSeq();
+  v.p2pSeq = e.getP2pSeq();
+  v.opSeq = e.getOpSeq();
+  v.groupId = e.getGroupId();
+  v.count = e.getCount();
+  v.stream = e.getStream();
+  v.enqueueMonoNs = e.getEnqueueMonoNs();
+  v.startMonoNs = e.getStartMonoNs();
+  v.endMonoNs = e.getEndMonoNs();
+  v.threadId = e.getThreadId();
+  v.result = e.getResult();
+  return v;
+}
+
+// Appends one collective's fingerprint to its communicator's run of held sequence numbers. Rings
+// hold each communicator's calls in order, so this is an append; gaps (torn entries) become 0s and
+// anything stranger (a hostile file) restarts the run rather than growing it without bound.
+void addFingerprint(CommView& c, int64_t seq, uint32_t fp) {
+  if (seq < 0) return;
+  if (c.fingerprints.empty()) {
+    c.firstHeldSeq = seq;
+    c.fingerprints.push_back(fp);
+    return;
+  }
+  int64_t next = c.lastHeldSeq() + 1;
+  if (seq == next) {
+    c.fingerprints.push_back(fp);
+  } else if (seq > next) {
+    if (seq - next > kMaxSeqGap) {
+      c.fingerprints.clear();
+      c.firstHeldSeq = seq;
+    } else {
+      c.fingerprints.resize(c.fingerprints.size() + static_cast<size_t>(seq - next), 0);
+    }
+    c.fingerprints.push_back(fp);
+  } else if (seq >= c.firstHeldSeq) {
+    auto& slot = c.fingerprints[static_cast<size_t>(seq - c.firstHeldSeq)];
+    if (slot == 0) slot = fp;
+  }
+}
+
+void readDump(const DumpFile& file, ProcessDump* out) {
+  auto d = file.dump();
+  out->paths = {file.name()};
+  out->formatMajor = file.major();
+  out->formatMinor = file.minor();
+
+  auto p = d.getProcess();
+  out->host = p.getHost().cStr();
+  out->pid = p.getPid();
+  out->globalRank = p.getGlobalRank();
+  out->worldSize = p.getWorldSize();
+  out->localRank = p.getLocalRank();
+  out->jobId = p.getJobId().cStr();
+  out->timing = p.getTiming();
+  out->simulated = p.getSimulated();
+  out->clockWallNs = p.getClock().getWallNs();
+  out->clockMonoNs = p.getClock().getMonoNs();
+  out->ringCapacity = p.getRingCapacity();
+  out->cmdline = p.getCmdline().cStr();
+  if (out->cmdline.size() > 4096) out->cmdline.resize(4096);
+
+  auto i = d.getInfo();
+  out->reason = i.getReason();
+  out->detail = i.getDetail().cStr();
+  out->dumpWallNs = i.getWallNs();
+  out->dumpMonoNs = i.getMonoNs();
+  out->incidentId = i.getIncidentId().cStr();
+  out->incidentWallNs = i.getIncidentWallNs();
+  out->triggerRank = i.getTriggerRank();
+  out->processDied = i.getProcessDied();
+  out->totalEntries = i.getTotalEntries();
+  out->evictedEntries = i.getEvictedEntries();
+  out->tornEntries = i.getTornEntries();
+
+  auto comms = d.getComms();
+  out->comms.resize(comms.size());
+  for (uint32_t k = 0; k < comms.size(); ++k) {
+    auto c = comms[k];
+    CommView& v = out->comms[k];
+    v.id = c.getId();
+    v.parentId = c.getParentId();
+    v.splitColor = c.getSplitColor();
+    v.rank = c.getRank();
+    v.size = c.getSize();
+    v.cudaDevice = c.getCudaDevice();
+    v.state = c.getState();
+    v.createdBy = c.getCreatedBy();
+    v.lastAsyncError = c.getLastAsyncError();
+    v.lastAsyncErrorMonoNs = c.getLastAsyncErrorMonoNs();
+    v.lastEnqueuedSeq = c.getLastEnqueuedSeq();
+    v.lastStartedSeq = c.getLastStartedSeq();
+    v.lastCompletedSeq = c.getLastCompletedSeq();
+    v.evictedEntries = c.getEvictedEntries();
+    v.totalEntries = c.getTotalEntries();
+    v.blocking = c.getBlocking();
+    v.name = c.getName().cStr();
+    auto p2p = c.getP2p();
+    v.p2p.reserve(p2p.size());
+    for (auto q : p2p) {
+      v.p2p.push_back({q.getPeer(), q.getSend(), q.getLastEnqueuedSeq(), q.getLastStartedSeq(),
+                       q.getLastCompletedSeq()});
+    }
+  }
+
+  // One forward pass over the ring: fingerprints of every collective, and the indices of the
+  // entries worth copying. The accessors read the mapped words in place.
+  auto entries = d.getEntries();
+  const uint32_t n = entries.size();
+  out->heldEntries = n;
+  const bool completionKnown = out->completionKnown();
+  std::vector<size_t> pendingKept(out->comms.size(), 0);
+  std::vector<uint32_t> keep;
+  size_t errorsKept = 0;
+  struct Last {
+    uint32_t fp = 0;
+    CallSignature sig;
+  };
+  std::vector<Last> last(out->comms.size());
+  for (uint32_t k = 0; k < n; ++k) {
+    auto e = entries[k];
+    uint32_t ci = e.getComm();
+    if (ci >= out->comms.size()) continue;  // a damaged entry names no communicator we know
+    CommView& c = out->comms[ci];
+    auto op = e.getOp();
+    auto state = e.getState();
+    bool pending = false;
+    if (collective(op)) {
+      int64_t seq = e.getSeq();
+      CallSignature sig = normalizedSignature(op, e.getDtype(), e.getRedOp(), e.getRoot(), e.getCount());
+      Last& l = last[ci];
+      uint32_t fp;
+      if (l.fp != 0 && sig == l.sig) {
+        fp = l.fp;
+      } else {
+        fp = sig.fingerprint();
+        l.fp = fp;
+        l.sig = sig;
+        if (c.signatures.size() < kMaxSignaturesPerComm &&
+            std::find(c.signatures.begin(), c.signatures.end(), sig) == c.signatures.end()) {
+          c.signatures.push_back(sig);
+        }
+      }
+      addFingerprint(c, seq, fp);
+      pending = completionKnown && seq > c.lastCompletedSeq && state != schema::EntryState::COMPLETED;
+    } else if (completionKnown && state != schema::EntryState::COMPLETED) {
+      const P2PCounterView* counter = c.p2pCounter(e.getRoot(), op == schema::Op::SEND);
+      pending = counter == nullptr || e.getP2pSeq() > counter->lastCompletedSeq;
+    }
+    if (pending && pendingKept[ci] < kPendingPerComm) {
+      ++pendingKept[ci];
+      keep.push_back(k);
+    } else if (state == schema::EntryState::ERROR && errorsKept < kErrorEntries) {
+      ++errorsKept;
+      keep.push_back(k);
+    }
+  }
+  for (uint32_t k = n > kNewestEntries ? n - static_cast<uint32_t>(kNewestEntries) : 0; k < n; ++k) {
+    keep.push_back(k);
+  }
+  std::sort(keep.begin(), keep.end());
+  keep.erase(std::unique(keep.begin(), keep.end()), keep.end());
+  out->entries.reserve(keep.size());
+  for (uint32_t k : keep) {
+    EntryView v = copyEntry(entries[k], k);
+    if (v.comm < out->comms.size()) out->entries.push_back(v);
+  }
+}
+
+bool readOne(const std::string& path, ProcessDump* out, std::string* error) {
+  auto file = DumpFile::open(path, error);
+  if (!file) return false;
+  try {
+    readDump(*file, out);
+    return true;
+  } catch (...) {
+    *error = path + ": " + describeException(std::current_exception());
+    return false;
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> findDumpFiles(const std::vector<std::string>& paths, std::vector<Problem>* problems) {
+  std::vector<std::string> files;
+  for (const auto& path : paths) {
+    std::error_code ec;
+    auto st = fs::status(path, ec);
+    if (ec || !fs::exists(st)) {
+      problems->push_back({path, path + ": no such file or folder"});
+      continue;
+    }
+    if (!fs::is_directory(st)) {
+      files.push_back(path);
+      continue;
+    }
+    fs::recursive_directory_iterator it(path, fs::directory_options::skip_permission_denied, ec), end;
+    if (ec) {
+      problems->push_back({path, path + ": " + ec.message()});
+      continue;
+    }
+    for (; it != end; it.increment(ec)) {
+      if (ec) {
+        problems->push_back({path, path + ": " + ec.message()});
+        break;
+      }
+      const auto& p = it->path();
+      std::string name = p.filename().string();
+      if (name.size() > kDumpSuffix.size() &&
+          name.compare(name.size() - kDumpSuffix.size(), kDumpSuffix.size(), kDumpSuffix) == 0) {
+        std::error_code fec;
+        if (it->is_regular_file(fec)) files.push_back(p.string());
+      }
+    }
+  }
+  std::sort(files.begin(), files.end());
+  files.erase(std::unique(files.begin(), files.end()), files.end());
+  return files;
+}
+
+LoadedDumps loadDumps(const std::vector<std::string>& files, const LoadOptions& options) {
+  std::vector<ProcessDump> dumps(files.size());
+  std::vector<std::string> errors(files.size());
+  std::vector<char> ok(files.size(), 0);
+  std::atomic<size_t> next{0};
+  std::atomic<size_t> done{0};
+  unsigned threads = options.threads;
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  threads = static_cast<unsigned>(std::min<size_t>(threads, std::max<size_t>(files.size(), 1)));
+
+  auto work = [&](bool reporter) {
+    auto lastReport = std::chrono::steady_clock::now();
+    for (;;) {
+      // Small batches: one atomic per batch, neighbouring files on one thread.
+      size_t begin = next.fetch_add(16);
+      if (begin >= files.size()) break;
+      size_t end = std::min(files.size(), begin + 16);
+      for (size_t k = begin; k < end; ++k) {
+        ok[k] = readOne(files[k], &dumps[k], &errors[k]) ? 1 : 0;
+        if (!ok[k]) dumps[k] = ProcessDump{};
+      }
+      size_t d = done.fetch_add(end - begin) + (end - begin);
+      if (reporter && options.progress) {
+        auto now = std::chrono::steady_clock::now();
+        if (now - lastReport > std::chrono::milliseconds(200)) {
+          lastReport = now;
+          options.progress(d, files.size());
+        }
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work, false);
+  work(true);
+  for (auto& t : pool) t.join();
+  if (options.progress) options.progress(files.size(), files.size());
+
+  LoadedDumps out;
+  out.dumps.reserve(files.size());
+  for (size_t k = 0; k < files.size(); ++k) {
+    if (ok[k]) {
+      out.dumps.push_back(std::move(dumps[k]));
+    } else {
+      out.problems.push_back({files[k], std::move(errors[k])});
+    }
+  }
+  return out;
+}
+
+bool loadDumpBytes(const void* data, size_t size, const std::string& name, ProcessDump* out, Problem* problem) {
+  std::string error;
+  auto file = DumpFile::fromBytes(data, size, name, &error);
+  if (file) {
+    try {
+      readDump(*file, out);
+      return true;
+    } catch (...) {
+      error = name + ": " + describeException(std::current_exception());
+    }
+  }
+  *problem = {name, error};
+  return false;
+}
+
+namespace {
+
+// How complete a copy of one process's ring is: more calls recorded wins, then more progress on its
+// communicators, then the later dump.
+std::tuple<uint64_t, int64_t, int64_t> completeness(const ProcessDump& d) {
+  int64_t progress = 0;
+  for (const auto& c : d.comms) progress += c.lastEnqueuedSeq + c.lastCompletedSeq;
+  return {d.totalEntries, progress, d.dumpWallNs};
+}
+
+bool salvagedWithoutIncident(const ProcessDump& d) {
+  return d.incidentId.empty() && d.reason == schema::DumpReason::SALVAGED;
+}
+
+}  // namespace
+
+bool selectJob(LoadedDumps&& loaded, const SelectOptions& options, Job* job, std::string* error) {
+  *job = Job{};
+  job->unreadable = std::move(loaded.problems);
+  if (loaded.dumps.empty()) {
+    *error = "no readable dumps";
+    return false;
+  }
+  std::map<std::string, size_t> jobs;
+  for (const auto& d : loaded.dumps) ++jobs[d.jobId];
+  auto jobName = [](const std::string& j) { return j.empty() ? std::string("(no job id)") : j; };
+  auto listJobs = [&] {
+    std::string s;
+    for (const auto& [j, n] : jobs) {
+      if (!s.empty()) s += ", ";
+      s += jobName(j) + " (" + std::to_string(n) + (n == 1 ? " dump)" : " dumps)");
+    }
+    return s;
+  };
+  std::string chosenJob;
+  if (!options.job.empty()) {
+    if (!jobs.count(options.job)) {
+      *error = "no dumps of job '" + options.job + "'; the dumps hold: " + listJobs();
+      return false;
+    }
+    chosenJob = options.job;
+  } else if (jobs.size() > 1) {
+    *error = "dumps of " + std::to_string(jobs.size()) + " jobs: " + listJobs() + "; pick one with --job";
+    return false;
+  } else {
+    chosenJob = jobs.begin()->first;
+  }
+  job->jobId = chosenJob;
+
+  std::set<std::string> incidents;
+  for (const auto& d : loaded.dumps) {
+    if (d.jobId == chosenJob && !salvagedWithoutIncident(d)) incidents.insert(d.incidentId);
+  }
+  std::string chosenIncident;
+  if (!options.incident.empty()) {
+    if (!incidents.count(options.incident)) {
+      std::string list;
+      for (const auto& i : incidents) list += (list.empty() ? "" : ", ") + (i.empty() ? "(none)" : i);
+      *error = "job " + jobName(chosenJob) + " has no incident '" + options.incident + "'; it has: " + list;
+      return false;
+    }
+    chosenIncident = options.incident;
+  } else if (!incidents.empty()) {
+    chosenIncident = *incidents.rbegin();  // ids sort in time order
+  }
+  job->incidentId = chosenIncident;
+  for (const auto& i : incidents) {
+    if (i != chosenIncident) job->otherIncidents.push_back(i);
+  }
+  if (!job->otherIncidents.empty()) {
+    job->notes.push_back("analyzing incident " + (chosenIncident.empty() ? "(none)" : chosenIncident) + "; " +
+                         std::to_string(job->otherIncidents.size()) +
+                         " other incident(s) of this job set aside (pick one with --incident)");
+  }
+
+  // A process is its host and pid (its own dump and a salvaged copy of its ring agree on both).
+  std::map<std::tuple<std::string, uint32_t, int32_t>, size_t> byProcess;
+  size_t setAside = 0;
+  size_t otherJobs = 0;
+  for (auto& d : loaded.dumps) {
+    if (d.jobId != chosenJob) {
+      ++otherJobs;
+      continue;
+    }
+    if (d.incidentId != chosenIncident && !salvagedWithoutIncident(d)) {
+      ++setAside;
+      continue;
+    }
+    // The rank goes into the key too: two processes without a pid namespace clash only if the
+    // launcher also gave them one rank.
+    auto key = std::make_tuple(d.host, d.pid, d.globalRank);
+    auto it = byProcess.find(key);
+    if (it == byProcess.end()) {
+      byProcess.emplace(key, job->processes.size());
+      job->processes.push_back(std::move(d));
+      continue;
+    }
+    ProcessDump& kept = job->processes[it->second];
+    bool died = kept.processDied || d.processDied;
+    std::vector<std::string> paths = kept.paths;
+    paths.insert(paths.end(), d.paths.begin(), d.paths.end());
+    if (completeness(d) > completeness(kept)) {
+      paths = d.paths;
+      paths.insert(paths.end(), kept.paths.begin(), kept.paths.end());
+      kept = std::move(d);
+    }
+    kept.paths = std::move(paths);
+    kept.processDied = died;
+    job->notes.push_back(kept.label() + " (" + kept.host + ":" + std::to_string(kept.pid) + ") has " +
+                         std::to_string(kept.paths.size()) + " dumps; kept the most complete, " + kept.paths[0]);
+  }
+  if (setAside > 0) {
+    job->notes.push_back(std::to_string(setAside) + " dump(s) of other incidents set aside");
+  }
+  if (otherJobs > 0) {
+    job->notes.push_back(std::to_string(otherJobs) + " dump(s) of other jobs set aside");
+  }
+  std::sort(job->processes.begin(), job->processes.end(), [](const ProcessDump& a, const ProcessDump& b) {
+    bool ar = a.globalRank >= 0, br = b.globalRank >= 0;
+    if (ar != br) return ar;
+    if (a.globalRank != b.globalRank) return a.globalRank < b.globalRank;
+    if (a.host != b.host) return a.host < b.host;
+    return a.pid < b.pid;
+  });
+  for (size_t k = 1; k < job->processes.size(); ++k) {
+    const auto& a = job->processes[k - 1];
+    const auto& b = job->processes[k];
+    if (a.globalRank >= 0 && a.globalRank == b.globalRank) {
+      job->notes.push_back("rank " + std::to_string(a.globalRank) + " is claimed by two processes (" + a.host +
+                           ":" + std::to_string(a.pid) + " and " + b.host + ":" + std::to_string(b.pid) + ")");
+    }
+  }
+  for (const auto& p : job->processes) job->worldSize = std::max(job->worldSize, p.worldSize);
+  return true;
+}
+
+}  // namespace ncclfr::analysis

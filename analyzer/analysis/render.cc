@@ -1,0 +1,245 @@
+#include "ncclfr/analysis/render.h"
+
+#include <cinttypes>
+#include <cstdio>
+
+namespace ncclfr::analysis {
+
+using nlohmann::json;
+
+std::string hexId(uint64_t id) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%016" PRIx64, id);
+  return buf;
+}
+
+namespace {
+
+json orNull(int64_t v) { return v < 0 ? json(nullptr) : json(v); }
+
+json rankJson(const RankRef& r) {
+  json j;
+  j["rank"] = orNull(r.rank);
+  j["host"] = r.host;
+  j["pid"] = r.pid;
+  j["label"] = r.label;
+  return j;
+}
+
+}  // namespace
+
+json verdictToJson(const Verdict& v) {
+  json j;
+  j["format"] = kVerdictFormat;
+  j["status"] = statusName(v.status);
+  j["summary"] = v.summary;
+  j["job"] = v.jobId;
+  j["incident"] = v.incidentId;
+
+  json ranks;
+  ranks["expected"] = orNull(v.ranksExpected);
+  ranks["found"] = v.ranksFound;
+  ranks["missing"] = json::array();
+  for (const auto& r : v.missingRanks) ranks["missing"].push_back(rankJson(r));
+  ranks["died"] = json::array();
+  for (const auto& r : v.diedRanks) ranks["died"].push_back(rankJson(r));
+  ranks["unreadable"] = json::array();
+  for (const auto& p : v.unreadable) ranks["unreadable"].push_back({{"path", p.path}, {"error", p.message}});
+  j["ranks"] = std::move(ranks);
+
+  json suspects = json::array();
+  for (const auto& s : v.suspects) {
+    json x = rankJson(s.who);
+    x["comm"] = s.comm ? json(hexId(s.comm)) : json(nullptr);
+    x["comm_rank"] = orNull(s.commRank);
+    x["seq"] = orNull(s.seq);
+    x["op"] = s.op;
+    x["reason"] = reasonName(s.reason);
+    x["evidence"] = s.evidence;
+    x["blocking"] = s.blocking;
+    x["with"] = json::array();
+    for (const auto& w : s.with) x["with"].push_back(rankJson(w));
+    x["chain"] = json::array();
+    for (const auto& l : s.chain) {
+      json c = rankJson(l.who);
+      c["comm"] = hexId(l.comm);
+      c["comm_rank"] = orNull(l.commRank);
+      c["seq"] = orNull(l.seq);
+      c["op"] = l.op;
+      c["state"] = rankStateName(l.state);
+      c["why"] = l.why;
+      x["chain"].push_back(std::move(c));
+    }
+    suspects.push_back(std::move(x));
+  }
+  j["suspects"] = std::move(suspects);
+
+  json comms = json::array();
+  for (const auto& c : v.comms) {
+    json x;
+    x["id"] = hexId(c.id);
+    x["name"] = c.name;
+    x["size"] = c.size;
+    x["stalled"] = c.stalled;
+    x["frontier_seq"] = orNull(c.frontierSeq);
+    x["frontier_op"] = c.frontierOp;
+    x["diverge_seq"] = orNull(c.divergeSeq);
+    x["mismatch_seq"] = orNull(c.mismatchSeq);
+    x["aligned_from"] = orNull(c.alignedFrom);
+    x["aligned_to"] = orNull(c.alignedTo);
+    x["summary"] = c.summary;
+    json rs = json::array();
+    for (const auto& r : c.ranks) {
+      json y = rankJson(r.who);
+      y["comm_rank"] = r.commRank;
+      y["last_enqueued"] = r.lastEnqueuedSeq;
+      y["last_started"] = r.lastStartedSeq;
+      y["last_completed"] = r.lastCompletedSeq;
+      y["state"] = rankStateName(r.state);
+      y["timing"] = r.timing;
+      y["async_error"] = r.asyncError;
+      y["comm_state"] = r.commState;
+      rs.push_back(std::move(y));
+    }
+    x["ranks"] = std::move(rs);
+    comms.push_back(std::move(x));
+  }
+  j["comms"] = std::move(comms);
+
+  json p2p = json::array();
+  for (const auto& l : v.p2pLeftovers) {
+    p2p.push_back({{"comm", hexId(l.comm)},
+                   {"src", rankJson(l.src)},
+                   {"dst", rankJson(l.dst)},
+                   {"src_comm_rank", l.srcCommRank},
+                   {"dst_comm_rank", l.dstCommRank},
+                   {"sends", l.sends},
+                   {"receives", l.receives},
+                   {"pending", l.pending}});
+  }
+  j["p2p_unmatched"] = std::move(p2p);
+  j["notes"] = v.notes;
+  return j;
+}
+
+std::string renderText(const Verdict& v, bool verbose) {
+  std::string out;
+  auto line = [&](const std::string& s) { out += s + "\n"; };
+  std::string head = "ncclfr: ";
+  std::string st = statusName(v.status);
+  for (auto& ch : st) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  head += st + ": " + v.summary;
+  line(head);
+  std::string ctx = "  job " + (v.jobId.empty() ? std::string("(no job id)") : v.jobId);
+  if (!v.incidentId.empty()) ctx += ", incident " + v.incidentId;
+  ctx += ", " + std::to_string(v.ranksFound) + " process(es) with a dump";
+  if (v.ranksExpected >= 0) ctx += " of " + std::to_string(v.ranksExpected) + " ranks";
+  line(ctx);
+
+  if (!v.suspects.empty()) {
+    line("");
+    line("Suspects, most likely first:");
+    size_t shown = 0;
+    for (const auto& s : v.suspects) {
+      if (!verbose && shown == 10) {
+        line("  ... and " + std::to_string(v.suspects.size() - shown) + " more (--verbose or --json)");
+        break;
+      }
+      ++shown;
+      std::string who = s.who.label;
+      if (!s.who.host.empty()) who += " (" + s.who.host + " pid " + std::to_string(s.who.pid) + ")";
+      std::string where;
+      if (!s.op.empty() && s.seq >= 0) where = s.op + " #" + std::to_string(s.seq);
+      if (s.comm != 0) where += (where.empty() ? "" : " ") + std::string("on comm ") + hexId(s.comm);
+      if (s.commRank >= 0 && s.comm != 0) where += " rank " + std::to_string(s.commRank);
+      line("  " + std::to_string(shown) + ". " + who + ": " + reasonName(s.reason) + (where.empty() ? "" : ", " + where));
+      line("     " + s.evidence);
+      if (!s.with.empty()) {
+        std::string w;
+        for (size_t k = 0; k < s.with.size(); ++k) w += (k ? ", " : "") + s.with[k].label;
+        line("     together with: " + w);
+      }
+      if (s.blocking > 0) line("     holds up " + std::to_string(s.blocking) + " rank-communicator pairs");
+      if (!s.chain.empty()) {
+        line("     chain:");
+        for (const auto& l : s.chain) {
+          std::string t = "       " + l.who.label + " on comm " + hexId(l.comm) + " (" + rankStateName(l.state) + ")";
+          if (!l.why.empty()) t += ": " + l.why;
+          line(t);
+        }
+      }
+    }
+  }
+
+  size_t stalled = 0;
+  for (const auto& c : v.comms) stalled += c.stalled ? 1 : 0;
+  if (stalled > 0 || verbose) {
+    line("");
+    line("Communicators: " + std::to_string(stalled) + " of " + std::to_string(v.comms.size()) + " stalled");
+    size_t shown = 0;
+    for (const auto& c : v.comms) {
+      if (!c.stalled && !verbose && c.mismatchSeq < 0) continue;
+      if (!verbose && shown == 8) {
+        line("  ... (--verbose lists every communicator)");
+        break;
+      }
+      ++shown;
+      std::string name = "  comm " + hexId(c.id) + (c.name.empty() ? "" : " " + c.name) + " (" +
+                         std::to_string(c.size) + " ranks): " + c.summary;
+      line(name);
+      if (c.stalled) {
+        std::string behind;
+        size_t n = 0;
+        for (const auto& r : c.ranks) {
+          if (r.state == RankState::kCompleted || r.state == RankState::kStarted || r.state == RankState::kPending ||
+              r.state == RankState::kUnknown) {
+            continue;
+          }
+          if (n++ < 8) behind += (behind.empty() ? "" : ", ") + r.who.label + " " + rankStateName(r.state);
+        }
+        if (n > 8) behind += ", and " + std::to_string(n - 8) + " more";
+        if (!behind.empty()) line("    behind: " + behind);
+      }
+    }
+  }
+  if (!v.p2pLeftovers.empty()) {
+    line("");
+    line("Point-to-point calls without counterpart (so far):");
+    size_t n = 0;
+    for (const auto& l : v.p2pLeftovers) {
+      if (!verbose && n++ == 8) {
+        line("  ...");
+        break;
+      }
+      line("  comm " + hexId(l.comm) + ": " + l.src.label + " -> " + l.dst.label + ": " + std::to_string(l.sends) +
+           " sends, " + std::to_string(l.receives) + " receives");
+    }
+  }
+  if (!v.unreadable.empty()) {
+    line("");
+    line("Unreadable dumps (their ranks are lost):");
+    for (const auto& p : v.unreadable) line("  " + p.message);
+  }
+  if (!v.missingRanks.empty()) {
+    std::string m;
+    for (size_t k = 0; k < v.missingRanks.size() && k < 16; ++k) m += (k ? ", " : "") + std::to_string(v.missingRanks[k].rank);
+    if (v.missingRanks.size() > 16) m += ", ... (" + std::to_string(v.missingRanks.size()) + " in all)";
+    line("");
+    line("Ranks without a dump: " + m);
+  }
+  if (!v.notes.empty()) {
+    line("");
+    line("Notes:");
+    size_t n = 0;
+    for (const auto& s : v.notes) {
+      if (!verbose && n++ == 12) {
+        line("  ... (" + std::to_string(v.notes.size()) + " notes; --verbose)");
+        break;
+      }
+      line("  " + s);
+    }
+  }
+  return out;
+}
+
+}  // namespace ncclfr::analysis

@@ -1,0 +1,24 @@
+// Rendering a Verdict: the JSON contract (docs/analyzer.md documents every field) and the report
+// for people.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "ncclfr/analysis/analyze.h"
+
+namespace ncclfr::analysis {
+
+// The version of the JSON contract ("format" field). Fields are only ever added within a version.
+inline constexpr int kVerdictFormat = 1;
+
+nlohmann::json verdictToJson(const Verdict& verdict);
+
+// The human report; `verbose` lists every communicator, not only the stalled ones.
+std::string renderText(const Verdict& verdict, bool verbose = false);
+
+// "0x1a2b3c4d5e6f7081"
+std::string hexId(uint64_t id);
+
+}  // namespace ncclfr::analysis
