@@ -176,6 +176,7 @@ class Analyzer {
   // --- wait-for graph
   std::vector<Node> next(const Node& n, std::string* why, size_t* transportGroup) const;
   std::vector<Node> waitTargets(size_t p, const EntryView& e, std::string* why, size_t* transportGroup) const;
+  std::vector<Node> heldBy(size_t p, const EntryView& e, std::string* why, size_t* transportGroup) const;
   void classifyRoot(const Node& n, Root* r) const;
   void classifyCycle(const std::vector<Node>& cycle);
   size_t rootIndex(const Node& n);
@@ -708,6 +709,35 @@ std::vector<Node> Analyzer::waitTargets(size_t p, const EntryView& e, std::strin
   return {};
 }
 
+// What an unfinished call `e` of process p waits for. Calls of one ncclGroupStart/End launch and
+// finish together, so the whole group is asked, and the member that waits on someone answers.
+std::vector<Node> Analyzer::heldBy(size_t p, const EntryView& e, std::string* why, size_t* transportGroup) const {
+  std::vector<const EntryView*> calls{&e};
+  if (e.groupId != 0) {
+    for (const auto& x : proc(p).entries) {
+      if (&x != &e && x.groupId == e.groupId && x.index > e.index && isPending(proc(p), x)) calls.push_back(&x);
+    }
+  }
+  std::string firstWhy;
+  size_t firstTransport = kNone;
+  for (const EntryView* c : calls) {
+    std::string w;
+    size_t t = kNone;
+    auto out = waitTargets(p, *c, &w, &t);
+    if (!out.empty()) {
+      *why = describeEntry(p, *c) + (c == &e ? "" : " (in one group with " + describeEntry(p, e) + ")") + ", which " + w;
+      return out;
+    }
+    if (firstWhy.empty()) {
+      firstWhy = describeEntry(p, *c) + ", which " + w;
+      firstTransport = t;
+    }
+  }
+  *why = firstWhy;
+  *transportGroup = firstTransport;
+  return {};
+}
+
 // Edges out of a node: why this rank has not done the call its peers wait in.
 std::vector<Node> Analyzer::next(const Node& n, std::string* why, size_t* transportGroup) const {
   *transportGroup = kNone;
@@ -720,18 +750,23 @@ std::vector<Node> Analyzer::next(const Node& n, std::string* why, size_t* transp
     const EntryView* e = earliestPending(m.proc, nullptr, false);
     if (!e) return {};
     std::string w;
-    auto out = waitTargets(m.proc, *e, &w, transportGroup);
-    *why = "never issued it: its host is held by " + describeEntry(m.proc, *e) + ", which " + w;
+    auto out = heldBy(m.proc, *e, &w, transportGroup);
+    *why = "never issued it: its host is held by " + w;
     return out;
   }
   if (n.state == RankState::kQueued) {
     const EntryView* mine = n.p2p ? d.findP2P(m.comm, n.peer, false, n.seq) : d.findCollective(m.comm, n.seq);
     if (n.p2p && !mine) mine = d.findP2P(m.comm, n.peer, true, n.seq);
-    const EntryView* e = earliestPending(m.proc, mine, mine != nullptr);
+    // The ring no longer holds the call itself: everything it holds is newer, so nothing it holds
+    // can be in front of it.
+    if (!mine) return {};
+    // Any earlier unfinished call can hold it: frameworks order each communicator's stream after
+    // the compute stream with events, so a stuck call on one stream holds the next one's work.
+    const EntryView* e = earliestPending(m.proc, mine, false);
     if (!e || (mine && e->index == mine->index)) return {};
     std::string w;
-    auto out = waitTargets(m.proc, *e, &w, transportGroup);
-    *why = "issued it, but its stream is held by " + describeEntry(m.proc, *e) + ", which " + w;
+    auto out = heldBy(m.proc, *e, &w, transportGroup);
+    *why = "issued it, but its stream is held by " + w;
     return out;
   }
   return {};
@@ -992,6 +1027,13 @@ void Analyzer::dfs(const Node& n, std::vector<Node>& path, std::set<Node>& onPat
     if (onPath.count(o)) {
       auto start = std::find_if(path.begin(), path.end(), [&](const Node& x) { return !(x < o) && !(o < x); });
       std::vector<Node> cycle(start, path.end());
+      if (cycle.size() == 1) {
+        // A rank waiting on itself means the ring could not say what holds it: it is the root.
+        size_t ri = rootIndex(o);
+        record(ri);
+        found.push_back(ri);
+        continue;
+      }
       size_t before = roots_.size();
       bool known = false;
       for (const auto& c : cycle) known = known || rootOf_.count(c);
