@@ -1,0 +1,857 @@
+// The exported NCCL API: every host call that creates, derives or ends a communicator or issues
+// work, recorded once and forwarded to the real NCCL with its return code unchanged. These are the
+// only symbols libncclfr.so exports (libncclfr.map); everything else is hidden.
+//
+// Rules for every function here: nothing throws (the bodies catch everything and fall back to a
+// plain forward), nothing exits, and the work-call path allocates nothing, takes no lock and makes
+// no system call of its own (CUDA event calls aside).
+#include <nccl.h>
+
+#include <cstring>
+
+#include "comm_hash.h"
+#include "log.h"
+#include "real_nccl.h"
+#include "recorder.h"
+#include "watchdog.h"
+
+#define NCCLFR_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace ncclfr::recorder {
+namespace {
+
+constexpr ncclResult_t kMissing = ncclInvalidUsage;
+
+template <typename F>
+F realOrWarn(F f) {
+  if (f == nullptr) raiseHotWarning(kWarnMissingFunction);
+  return f;
+}
+
+bool isP2P(shm::Op op) { return op == shm::Op::kSend || op == shm::Op::kRecv; }
+bool failed(ncclResult_t r) { return r != ncclSuccess && r != ncclInProgress; }
+
+struct WorkCall {
+  shm::Op op;
+  ncclComm_t comm;
+  cudaStream_t stream;
+  size_t count;
+  int dtype;
+  int redOp;
+  int root;  // root or peer, -1 = none
+};
+
+// Reads what ncclConfig_t says about blocking and the name, for any layout since NCCL 2.14: the
+// struct is versioned by its leading `size` (only fields inside it exist) and `version`.
+void readConfig(const ncclConfig_t* config, CommCreate* c) {
+  if (config == nullptr) return;
+  size_t size = 0;
+  std::memcpy(&size, config, sizeof size);
+  if (config->magic != 0xcafebeef) return;
+  if (size >= offsetof(ncclConfig_t, blocking) + sizeof(int) && config->version >= NCCL_VERSION(2, 14, 0)) {
+    int b = config->blocking;
+    if (b == 0 || b == 1) c->blocking = b;
+  }
+  if (size >= offsetof(ncclConfig_t, commName) + sizeof(const char*) && config->commName != nullptr) {
+    c->name.assign(config->commName, strnlen(config->commName, 127));
+  }
+}
+
+uint64_t commHashOf(const ncclUniqueId& id) { return commHashFromUniqueId(id.internal); }
+
+int32_t blockingDefault() {
+  const char* v = getenv("NCCL_COMM_BLOCKING");
+  return (v != nullptr && std::strcmp(v, "0") == 0) ? 0 : 1;
+}
+
+uint8_t clampByte(int v) { return v < 0 || v > 254 ? 255 : static_cast<uint8_t>(v); }
+
+// ---------------------------------------------------------------------------------------------
+// Launch planning and the GPU side of a work call.
+
+LaunchPlan planLaunch(Recorder* r, ThreadState& t, cudaStream_t stream) {
+  LaunchPlan p;
+  const CudaDriver* cu = r->gpu.cu;
+  if (cu == nullptr) return p;
+  CUstream s = reinterpret_cast<CUstream>(stream);
+  CUstreamCaptureStatus status = CU_STREAM_CAPTURE_STATUS_NONE;
+  CUresult rc = cu->streamIsCapturing(s, &status);
+  if (rc != CUDA_SUCCESS || status != CU_STREAM_CAPTURE_STATUS_NONE) {
+    // Capturing (or the legacy stream while another stream captures): touch nothing on it.
+    p.captured = rc == CUDA_SUCCESS || rc == CUDA_ERROR_STREAM_CAPTURE_IMPLICIT;
+    return p;
+  }
+  if (!r->gpu.gpuTiming()) return p;
+  if (t.groupDepth > 0) {
+    for (int i = 0; i < t.groupStreamCount; ++i) {
+      if (t.groupStreams[i].stream == reinterpret_cast<uint64_t>(stream)) {
+        p.tracked = true;
+        p.leaderIndex = t.groupStreams[i].leader;
+        p.ctx = t.groupStreams[i].ctx;
+        return p;
+      }
+    }
+    if (t.groupStreamCount >= kMaxGroupStreams) {
+      raiseHotWarning(kWarnGroupStreams);
+      return p;
+    }
+  }
+  CUcontext ctx = nullptr;
+  if (cu->streamGetCtx(s, &ctx) != CUDA_SUCCESS || ctx == nullptr) return p;
+  int index = r->gpu.readyContext(reinterpret_cast<uintptr_t>(ctx));
+  if (index < 0) return p;
+  p.ctx = static_cast<uint32_t>(index);
+  if (t.groupDepth > 0) {
+    // The pair is taken at ncclGroupEnd, where the launch really happens.
+    p.tracked = p.leader = true;
+    return p;
+  }
+  p.pair = r->gpu.takePair(index);
+  p.tracked = p.leader = p.pair != 0;
+  return p;
+}
+
+bool recordEvent(const CudaDriver* cu, CUevent e, cudaStream_t stream) {
+  return cu->eventRecord(e, reinterpret_cast<CUstream>(stream)) == CUDA_SUCCESS;
+}
+
+// Sets the launch state of leader `index` (and optionally its pair) under its update lock.
+void setLaunch(Recorder* r, uint64_t index, uint32_t state, bool setPair, uint32_t pair) {
+  shm::RingEntry* slot = &r->ring.entries[index & r->ring.ringMask];
+  if (!beginUpdate(slot, index)) {
+    if (setPair) r->gpu.releasePair(pair);
+    return;
+  }
+  TrackSlot& tr = r->gpu.trackOf(index);
+  if (setPair) st(tr.pair, pair);
+  st(tr.launchState, state);
+  endUpdate(slot, index);
+}
+
+void addDeferred(Recorder* r, uint64_t leader, const uint32_t* comms, int commCount) {
+  std::lock_guard<std::mutex> lock(r->gpu.deferredMutex);
+  if (r->gpu.deferredCount >= GpuTracker::kMaxDeferred) return;  // stays pending: reported if it stalls
+  auto& d = r->gpu.deferred[r->gpu.deferredCount++];
+  d.leader = leader;
+  d.commCount = static_cast<uint32_t>(std::min(commCount, 4));
+  for (uint32_t i = 0; i < d.commCount; ++i) d.comms[i] = comms[i];
+  r->gpu.deferredPending.store(r->gpu.deferredCount, std::memory_order_release);
+}
+
+// A non-blocking communicator reported success: its deferred launches are on their streams now,
+// so their end events go right behind them.
+void resolveDeferred(Recorder* r, uint32_t slot) {
+  if (r->gpu.deferredPending.load(std::memory_order_acquire) == 0) return;
+  std::lock_guard<std::mutex> lock(r->gpu.deferredMutex);
+  int kept = 0;
+  for (int i = 0; i < r->gpu.deferredCount; ++i) {
+    auto d = r->gpu.deferred[i];
+    bool mine = false;
+    for (uint32_t k = 0; k < d.commCount; ++k) mine |= d.comms[k] == slot;
+    if (!mine) {
+      r->gpu.deferred[kept++] = d;
+      continue;
+    }
+    shm::RingEntry* e = &r->ring.entries[d.leader & r->ring.ringMask];
+    if (!beginUpdate(e, d.leader)) continue;
+    TrackSlot& tr = r->gpu.trackOf(d.leader);
+    uint32_t pair = ld(tr.pair);
+    uint64_t stream = ld(tr.stream);
+    uint32_t state = ld(tr.launchState);
+    bool ok = false;
+    if (pair != 0 && state == kLaunchDeferred) {
+      CUstreamCaptureStatus cs = CU_STREAM_CAPTURE_STATUS_NONE;
+      CUstream s = reinterpret_cast<CUstream>(stream);
+      if (r->gpu.cu->streamIsCapturing(s, &cs) == CUDA_SUCCESS && cs == CU_STREAM_CAPTURE_STATUS_NONE) {
+        ok = r->gpu.cu->eventRecord(r->gpu.pairOf(pair).end, s) == CUDA_SUCCESS;
+      }
+    }
+    if (state == kLaunchDeferred) st(tr.launchState, ok ? uint32_t{kLaunchRecorded} : uint32_t{kLaunchUntracked});
+    endUpdate(e, d.leader);
+  }
+  r->gpu.deferredCount = kept;
+  r->gpu.deferredPending.store(kept, std::memory_order_release);
+}
+
+void rememberGroupComm(ThreadState& t, uint32_t slot) {
+  for (int i = 0; i < t.groupCommCount; ++i) {
+    if (t.groupComms[i] == slot) return;
+  }
+  if (t.groupCommCount < kMaxGroupComms) t.groupComms[t.groupCommCount++] = slot;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The work-call path.
+
+template <typename Forward>
+ncclResult_t recordWork(const WorkCall& w, Forward&& forward) {
+  ThreadState& t = tThread;
+  if (t.depth != 0) return forward();  // NCCL calling its own export: the outer call records
+  Recorder* r = activeRecorder();
+  if (r == nullptr) {
+    if (isForkedChild()) return forward();
+    r = setUpRecorder();
+    if (r == nullptr) return forward();
+  }
+  InsideRecorder inside(t);
+  int64_t t0 = monoNowNs();
+  uint32_t slot = r->slotForWork(t, w.comm);
+  if (slot == kNoSlot) return forward();
+  shm::CommSlot& cs = r->ring.comms[slot];
+  bool grouped = t.groupDepth > 0;
+  LaunchPlan plan = planLaunch(r, t, w.stream);
+
+  shm::RingEntry e{};
+  e.enqueueMonoNs = t0;
+  e.count = w.count;
+  e.stream = reinterpret_cast<uint64_t>(w.stream);
+  e.comm = slot;
+  e.groupId = grouped ? t.groupId : 0;
+  e.threadId = currentTid(t);
+  e.root = w.root;
+  e.op = static_cast<uint8_t>(w.op);
+  e.dtype = clampByte(w.dtype);
+  e.redOp = w.redOp < 0 ? 0 : static_cast<uint8_t>(w.redOp > 4 ? 5 : w.redOp);
+  e.state = static_cast<uint8_t>(plan.captured ? shm::EntryState::kCaptured : shm::EntryState::kScheduled);
+  e.flags = (grouped ? shm::kEntryGrouped : 0) | (plan.tracked ? shm::kEntryTracked : 0);
+  e.stackIndex = -1;
+  if (isP2P(w.op)) {
+    shm::P2PSlot* p = findP2P(r->ring, shm::p2pKey(slot, w.root, w.op == shm::Op::kSend));
+    e.seq = ld(cs.nextSeq) - 1;
+    if (p != nullptr) {
+      e.p2pSeq = fetchAdd(p->nextSeq, int64_t{1});
+      e.p2pSlot = static_cast<uint32_t>(p - r->ring.p2p) + 1;
+    } else {
+      e.p2pSeq = -1;
+      fetchAdd(r->ring.header->p2pOverflow, uint64_t{1});
+      raiseHotWarning(kWarnP2PTableFull);
+    }
+    fetchAdd(cs.p2pEntries, uint64_t{1});
+  } else {
+    e.seq = fetchAdd(cs.nextSeq, int64_t{1});
+    e.opSeq = fetchAdd(cs.opSeq[static_cast<int>(w.op)], uint32_t{1});
+    e.p2pSeq = -1;
+  }
+  if (r->config.stacks) e.stackIndex = r->stackIndexForCaller();
+
+  const CudaDriver* cu = r->gpu.cu;
+  bool fullTiming = r->gpu.timing == shm::TimingMode::kFull;
+  if (!grouped && plan.pair != 0 && fullTiming) recordEvent(cu, r->gpu.pairOf(plan.pair).start, w.stream);
+
+  shm::RingEntry* entry = nullptr;
+  uint64_t index = claimEntry(r->ring, &entry);
+  TrackSlot& tr = r->gpu.trackOf(index);
+  // A pair the previous occupant never handed to the watchdog goes back to the pool.
+  if (uint32_t stale = ld(tr.pair); stale != 0) {
+    st(tr.pair, uint32_t{0});
+    r->gpu.releasePair(stale);
+  }
+  st(tr.stream, e.stream);
+  st(tr.ctx, plan.ctx);
+  if (plan.tracked && plan.leaderIndex == kNoLeader) {
+    st(tr.leader, index);
+    st(tr.pair, grouped ? 0u : plan.pair);
+    st(tr.launchState, grouped ? uint32_t{kLaunchOpen} : uint32_t{kLaunchInCall});
+  } else {
+    st(tr.leader, plan.tracked ? plan.leaderIndex : kNoLeader);
+    st(tr.pair, uint32_t{0});
+    st(tr.launchState, uint32_t{kLaunchNone});
+  }
+  storeEntry(entry, e);
+  publishEntry(entry, index);
+  if (grouped) {
+    rememberGroupComm(t, slot);
+    if (plan.tracked && plan.leaderIndex == kNoLeader) {
+      auto& gs = t.groupStreams[t.groupStreamCount++];
+      gs.stream = e.stream;
+      gs.leader = index;
+      gs.ctx = plan.ctx;
+      gs.pair = 0;
+    }
+  }
+
+  ncclResult_t res = forward();
+
+  int64_t t1 = monoNowNs();
+  uint32_t launch = kLaunchNone;
+  if (!grouped && plan.pair != 0) {
+    if (failed(res)) {
+      launch = kLaunchFailed;
+    } else if (res == ncclInProgress) {
+      launch = kLaunchDeferred;
+    } else {
+      launch = recordEvent(cu, r->gpu.pairOf(plan.pair).end, w.stream) ? kLaunchRecorded : kLaunchUntracked;
+    }
+  }
+  if (beginUpdate(entry, index)) {
+    uint64_t* words = entryWords(entry);
+    uint64_t rr = ld(words[kWordRootResult]);
+    rr = (rr & uint64_t{0xffffffff}) | (uint64_t{static_cast<uint32_t>(res)} << 32);
+    st(words[kWordRootResult], rr);
+    uint64_t ds = ld(words[kWordDurationStack]);
+    uint64_t dur = static_cast<uint64_t>(std::clamp<int64_t>(t1 - t0, 1, UINT32_MAX));
+    st(words[kWordDurationStack], static_cast<uint64_t>((ds & ~uint64_t{0xffffffff}) | dur));
+    uint64_t os = ld(words[kWordOpState]);
+    os |= uint64_t{shm::kEntryReturned} << 32;
+    if (failed(res)) os = (os & ~(uint64_t{0xff} << 24)) | (uint64_t{static_cast<uint8_t>(shm::EntryState::kError)} << 24);
+    st(words[kWordOpState], os);
+    if (launch != kLaunchNone) st(tr.launchState, launch);
+    endUpdate(entry, index);
+  }
+  if (launch == kLaunchDeferred) addDeferred(r, index, &slot, 1);
+  if (failed(res)) r->noteCallError(slot, res, w.op);
+  return res;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Communicator life cycle.
+
+struct CommCall {
+  Recorder* r = nullptr;
+  uint32_t slot = kNoSlot;
+  int64_t t0 = 0;
+};
+
+// Recorder for a communicator-creating call, set up if this is the first one.
+Recorder* recorderForComm() {
+  if (isForkedChild()) return nullptr;
+  return setUpRecorder();
+}
+
+void finishCreate(Recorder* r, ThreadState& t, uint32_t slot, ncclComm_t comm, ncclResult_t res) {
+  if (slot == kNoSlot) return;
+  if (comm != nullptr) r->mapComm(comm, slot);
+  if (failed(res)) {
+    r->commInitFailed(slot, res);
+    return;
+  }
+  if (res == ncclInProgress) {
+    st(r->ring.comms[slot].blocking, int32_t{0});
+    return;  // becomes live when ncclCommGetAsyncError says so
+  }
+  if (t.groupDepth > 0) {
+    // Inside a group NCCL initializes at ncclGroupEnd.
+    if (t.groupInitCount < kMaxGroupComms) t.groupInits[t.groupInitCount++] = slot;
+    return;
+  }
+  r->commLive(slot, comm, monoNowNs(), true);
+}
+
+template <typename Forward>
+ncclResult_t createComm(CommCreate c, ncclComm_t* out, Forward&& forward) {
+  ThreadState& t = tThread;
+  if (t.depth != 0) return forward();
+  Recorder* r = recorderForComm();
+  if (r == nullptr) return forward();
+  InsideRecorder inside(t);
+  uint32_t slot = kNoSlot;
+  try {
+    slot = r->beginComm(c, monoNowNs());
+  } catch (...) {
+  }
+  ncclResult_t res = forward();
+  try {
+    finishCreate(r, t, slot, out != nullptr ? *out : nullptr, res);
+  } catch (...) {
+  }
+  return res;
+}
+
+// Marks `slot` busy with a blocking call while `forward` runs.
+template <typename Forward>
+ncclResult_t busyCall(Recorder* r, uint32_t slot, shm::BusyOp op, Forward&& forward) {
+  if (slot != kNoSlot) {
+    st(r->ring.comms[slot].busyOp, static_cast<uint32_t>(op));
+    st(r->ring.comms[slot].busySinceMonoNs, monoNowNs());
+  }
+  ncclResult_t res = forward();
+  if (slot != kNoSlot && res != ncclInProgress) st(r->ring.comms[slot].busySinceMonoNs, int64_t{0});
+  return res;
+}
+
+void endComm(Recorder* r, uint32_t slot, shm::CommState state) {
+  if (slot == kNoSlot) return;
+  shm::CommSlot& s = r->ring.comms[slot];
+  uint32_t prev = std::atomic_ref<uint32_t>(s.state).exchange(static_cast<uint32_t>(state));
+  if (state == shm::CommState::kFinalized) return;
+  st(s.destroyedMonoNs, monoNowNs());
+  bool wasCounted = prev != static_cast<uint32_t>(shm::CommState::kDestroyed) &&
+                    prev != static_cast<uint32_t>(shm::CommState::kAborted) &&
+                    prev != static_cast<uint32_t>(shm::CommState::kInitFailed);
+  if (state == shm::CommState::kRevoked) return;  // still to be destroyed
+  if (wasCounted && fetchAdd(r->liveComms, int32_t{-1}) == 1 && r->config.dumpOnExit && r->watchdog != nullptr) {
+    r->watchdog->requestExitDump();
+  }
+}
+
+const char* opName(shm::Op op) {
+  static const char* const kNames[] = {"unknown", "allReduce", "broadcast", "reduce", "allGather", "reduceScatter",
+                                       "allToAll", "gather", "scatter", "send", "recv"};
+  return kNames[static_cast<int>(op) < shm::kOpCount ? static_cast<int>(op) : 0];
+}
+
+}  // namespace
+
+const char* workOpName(shm::Op op) { return opName(op); }
+
+}  // namespace ncclfr::recorder
+
+using namespace ncclfr::recorder;
+namespace shm = ncclfr::shm;
+
+// =============================================================================================
+// Version, unique id: passed through (the unique id is caught inside ncclCommInitAll).
+
+NCCLFR_EXPORT ncclResult_t ncclGetVersion(int* version) {
+  auto f = realOrWarn(real::GetVersion());
+  return f ? f(version) : kMissing;
+}
+
+NCCLFR_EXPORT ncclResult_t ncclGetUniqueId(ncclUniqueId* uniqueId) {
+  auto f = realOrWarn(real::GetUniqueId());
+  if (f == nullptr) return kMissing;
+  ncclResult_t res = f(uniqueId);
+  ThreadState& t = tThread;
+  if (t.catchUniqueId && res == ncclSuccess && uniqueId != nullptr) {
+    std::memcpy(t.caughtId, uniqueId->internal, sizeof t.caughtId);
+    t.caughtUniqueId = true;
+  }
+  return res;
+}
+
+// =============================================================================================
+// Communicator creation.
+
+NCCLFR_EXPORT ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId commId, int rank) {
+  auto f = realOrWarn(real::CommInitRank());
+  if (f == nullptr) return kMissing;
+  CommCreate c;
+  c.origin = shm::CommOrigin::kInitRank;
+  c.id = commHashOf(commId);
+  c.rank = rank;
+  c.size = nranks;
+  c.blocking = blockingDefault();
+  return createComm(c, comm, [&] { return f(comm, nranks, commId, rank); });
+}
+
+NCCLFR_EXPORT ncclResult_t ncclCommInitRankConfig(ncclComm_t* comm, int nranks, ncclUniqueId commId, int rank,
+                                                  ncclConfig_t* config) {
+  auto f = realOrWarn(real::CommInitRankConfig());
+  if (f == nullptr) return kMissing;
+  CommCreate c;
+  c.origin = shm::CommOrigin::kInitRankConfig;
+  c.id = commHashOf(commId);
+  c.rank = rank;
+  c.size = nranks;
+  c.blocking = blockingDefault();
+  readConfig(config, &c);
+  return createComm(c, comm, [&] { return f(comm, nranks, commId, rank, config); });
+}
+
+NCCLFR_EXPORT ncclResult_t ncclCommInitRankScalable(ncclComm_t* newcomm, int nranks, int myrank, int nId,
+                                                    ncclUniqueId* commIds, ncclConfig_t* config) {
+  auto f = realOrWarn(real::CommInitRankScalable());
+  if (f == nullptr) return kMissing;
+  CommCreate c;
+  c.origin = shm::CommOrigin::kInitRankScalable;
+  c.id = (commIds != nullptr && nId > 0) ? commHashOf(commIds[0]) : 0;
+  c.rank = myrank;
+  c.size = nranks;
+  c.blocking = blockingDefault();
+  readConfig(config, &c);
+  return createComm(c, newcomm, [&] { return f(newcomm, nranks, myrank, nId, commIds, config); });
+}
+
+NCCLFR_EXPORT ncclResult_t ncclCommInitAll(ncclComm_t* comms, int ndev, const int* devlist) {
+  auto f = realOrWarn(real::CommInitAll());
+  if (f == nullptr) return kMissing;
+  ThreadState& t = tThread;
+  if (t.depth != 0) return f(comms, ndev, devlist);
+  Recorder* r = recorderForComm();
+  if (r == nullptr) return f(comms, ndev, devlist);
+  ncclResult_t res;
+  {
+    InsideRecorder inside(t);
+    // NCCL makes the unique id itself, through its exported ncclGetUniqueId: catch it there.
+    t.catchUniqueId = true;
+    t.caughtUniqueId = false;
+    int64_t t0 = monoNowNs();
+    res = f(comms, ndev, devlist);
+    t.catchUniqueId = false;
+    try {
+      uint64_t id = t.caughtUniqueId ? commHashFromUniqueId(t.caughtId) : 0;
+      for (int i = 0; comms != nullptr && i < ndev; ++i) {
+        CommCreate c;
+        c.origin = shm::CommOrigin::kInitAll;
+        c.id = id;
+        c.rank = i;
+        c.size = ndev;
+        c.cudaDevice = devlist != nullptr ? devlist[i] : i;
+        uint32_t slot = r->beginComm(c, t0);
+        if (slot == kNoSlot) continue;
+        if (failed(res) || comms[i] == nullptr) {
+          r->commInitFailed(slot, res);
+          continue;
+        }
+        r->mapComm(comms[i], slot);
+        r->commLive(slot, comms[i], monoNowNs(), i == 0);
+      }
+    } catch (...) {
+    }
+  }
+  return res;
+}
+
+NCCLFR_EXPORT ncclResult_t ncclCommSplit(ncclComm_t comm, int color, int key, ncclComm_t* newcomm,
+                                         ncclConfig_t* config) {
+  auto f = realOrWarn(real::CommSplit());
+  if (f == nullptr) return kMissing;
+  ThreadState& t = tThread;
+  if (t.depth != 0) return f(comm, color, key, newcomm, config);
+  Recorder* r = recorderForComm();
+  if (r == nullptr) return f(comm, color, key, newcomm, config);
+  InsideRecorder inside(t);
+  uint32_t parent = r->slotForWork(t, comm);
+  CommCreate c;
+  c.origin = shm::CommOrigin::kSplit;
+  c.splitColor = color;
+  c.splitKey = key;
+  c.busy = shm::BusyOp::kSplit;
+  c.blocking = parent != kNoSlot ? ld(r->ring.comms[parent].blocking) : blockingDefault();
+  readConfig(config, &c);
+  uint32_t splitCount = 0;
+  if (parent != kNoSlot) {
+    // NCCL counts every split of the parent that gets past its argument checks, NOCOLOR ones too.
+    bool counted = comm != nullptr && newcomm != nullptr;
+    splitCount = counted ? fetchAdd(r->ring.comms[parent].splitCount, uint32_t{1}) + 1 : 0;
+    c.parentId = r->ring.comms[parent].id;
+    c.id = commHashOfChild(c.parentId, static_cast<int32_t>(splitCount), color);
+  }
+  if (color == NCCL_SPLIT_NOCOLOR) {
+    // No communicator comes out of it; the parent is busy for the duration all the same.
+    return busyCall(r, parent, shm::BusyOp::kSplit, [&] { return f(comm, color, key, newcomm, config); });
+  }
+  uint32_t slot = kNoSlot;
+  try {
+    slot = r->beginComm(c, monoNowNs());
+  } catch (...) {
+  }
+  ncclResult_t res = f(comm, color, key, newcomm, config);
+  try {
+    finishCreate(r, t, slot, newcomm != nullptr ? *newcomm : nullptr, res);
+  } catch (...) {
+  }
+  return res;
+}
+
+NCCLFR_EXPORT ncclResult_t ncclCommShrink(ncclComm_t comm, int* excludeRanksList, int excludeRanksCount,
+                                          ncclComm_t* newcomm, ncclConfig_t* config, int shrinkFlags) {
+  auto f = realOrWarn(real::CommShrink());
+  if (f == nullptr) return kMissing;
+  ThreadState& t = tThread;
+  auto forward = [&] { return f(comm, excludeRanksList, excludeRanksCount, newcomm, config, shrinkFlags); };
+  if (t.depth != 0) return forward();
+  Recorder* r = recorderForComm();
+  if (r == nullptr) return forward();
+  InsideRecorder inside(t);
+  uint32_t parent = r->slotForWork(t, comm);
+  CommCreate c;
+  c.origin = shm::CommOrigin::kShrink;
+  c.busy = shm::BusyOp::kShrink;
+  c.blocking = parent != kNoSlot ? ld(r->ring.comms[parent].blocking) : blockingDefault();
+  readConfig(config, &c);
+  if (parent != kNoSlot) {
+    c.parentId = r->ring.comms[parent].id;
+    c.id = commHashOfShrink(c.parentId);
+  }
+  uint32_t slot = kNoSlot;
+  try {
+    slot = r->beginComm(c, monoNowNs());
+  } catch (...) {
+  }
+  ncclResult_t res = forward();
+  try {
+    finishCreate(r, t, slot, newcomm != nullptr ? *newcomm : nullptr, res);
+  } catch (...) {
+  }
+  return res;
+}
+
+// =============================================================================================
+// Communicator end.
+
+NCCLFR_EXPORT ncclResult_t ncclCommFinalize(ncclComm_t comm) {
+  auto f = realOrWarn(real::CommFinalize());
+  if (f == nullptr) return kMissing;
+  ThreadState& t = tThread;
+  Recorder* r = t.depth == 0 ? activeRecorder() : nullptr;
+  if (r == nullptr) return f(comm);
+  InsideRecorder inside(t);
+  uint32_t slot = r->lookupComm(comm);
+  ncclResult_t res = busyCall(r, slot, shm::BusyOp::kFinalize, [&] { return f(comm); });
+  if (!failed(res)) endComm(r, slot, shm::CommState::kFinalized);
+  return res;
+}
+
+NCCLFR_EXPORT ncclResult_t ncclCommDestroy(ncclComm_t comm) {
+  auto f = realOrWarn(real::CommDestroy());
+  if (f == nullptr) return kMissing;
+  ThreadState& t = tThread;
+  Recorder* r = t.depth == 0 ? activeRecorder() : nullptr;
+  if (r == nullptr) return f(comm);
+  InsideRecorder inside(t);
+  uint32_t slot = r->lookupComm(comm);
+  r->closeForWatchdog(slot);
+  ncclResult_t res = busyCall(r, slot, shm::BusyOp::kDestroy, [&] { return f(comm); });
+  if (!failed(res)) endComm(r, slot, shm::CommState::kDestroyed);
+  return res;
+}
+
+namespace {
+
+// ncclCommAbort and ncclCommRevoke: dump first (when something is pending), then forward.
+template <typename Forward>
+ncclResult_t abortLike(ncclComm_t comm, const char* what, shm::CommState state, Forward&& forward) {
+  ThreadState& t = tThread;
+  Recorder* r = t.depth == 0 ? activeRecorder() : nullptr;
+  if (r == nullptr) return forward();
+  InsideRecorder inside(t);
+  uint32_t slot = r->lookupComm(comm);
+  if (r->watchdog != nullptr) {
+    try {
+      std::string detail = std::string(what) + " called";
+      if (slot != kNoSlot) {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, " on comm 0x%016llx (rank %d of %d)",
+                      static_cast<unsigned long long>(r->ring.comms[slot].id), ld(r->ring.comms[slot].rank),
+                      ld(r->ring.comms[slot].size));
+        detail += buf;
+      }
+      r->watchdog->dumpAndWait(DumpCause::kAbort, detail, 10'000'000'000);
+    } catch (...) {
+    }
+  }
+  if (state != shm::CommState::kRevoked) r->closeForWatchdog(slot);
+  ncclResult_t res = forward();
+  endComm(r, slot, state);
+  return res;
+}
+
+}  // namespace
+
+NCCLFR_EXPORT ncclResult_t ncclCommAbort(ncclComm_t comm) {
+  auto f = realOrWarn(real::CommAbort());
+  if (f == nullptr) return kMissing;
+  return abortLike(comm, "ncclCommAbort", shm::CommState::kAborted, [&] { return f(comm); });
+}
+
+NCCLFR_EXPORT ncclResult_t ncclCommRevoke(ncclComm_t comm, int revokeFlags) {
+  auto f = realOrWarn(real::CommRevoke());
+  if (f == nullptr) return kMissing;
+  return abortLike(comm, "ncclCommRevoke", shm::CommState::kRevoked, [&] { return f(comm, revokeFlags); });
+}
+
+NCCLFR_EXPORT ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t* asyncError) {
+  auto f = realOrWarn(real::CommGetAsyncError());
+  if (f == nullptr) return kMissing;
+  ncclResult_t res = f(comm, asyncError);
+  ThreadState& t = tThread;
+  if (t.depth != 0 || res != ncclSuccess || asyncError == nullptr) return res;
+  Recorder* r = activeRecorder();
+  if (r == nullptr) return res;
+  InsideRecorder inside(t);
+  try {
+    uint32_t slot = r->lookupComm(comm);
+    if (slot == kNoSlot) return res;
+    shm::CommSlot& s = r->ring.comms[slot];
+    ncclResult_t e = *asyncError;
+    if (e == ncclSuccess) {
+      if (ld(s.state) == static_cast<uint32_t>(shm::CommState::kInitializing)) r->commLive(slot, comm, monoNowNs(), false);
+      resolveDeferred(r, slot);
+    } else if (e != ncclInProgress) {
+      if (ld(s.state) == static_cast<uint32_t>(shm::CommState::kInitializing)) {
+        r->commInitFailed(slot, e);
+      } else if (ld(s.lastAsyncError) != static_cast<int32_t>(e)) {
+        r->noteCallError(slot, e, shm::Op::kUnknown);
+      }
+    }
+  } catch (...) {
+  }
+  return res;
+}
+
+// =============================================================================================
+// Groups.
+
+NCCLFR_EXPORT ncclResult_t ncclGroupStart() {
+  auto f = realOrWarn(real::GroupStart());
+  if (f == nullptr) return kMissing;
+  ThreadState& t = tThread;
+  ncclResult_t res = f();
+  if (t.depth != 0 || res != ncclSuccess) return res;
+  if (t.groupDepth++ == 0) {
+    t.groupId = nextGroupId();
+    t.groupStreamCount = 0;
+    t.groupStreamsOverflow = false;
+    t.groupCommCount = 0;
+    t.groupInitCount = 0;
+  }
+  return res;
+}
+
+namespace {
+
+// The outermost ncclGroupEnd / ncclGroupSimulateEnd of this thread.
+template <typename Forward>
+ncclResult_t endGroup(bool simulate, Forward&& forward) {
+  ThreadState& t = tThread;
+  if (t.depth != 0 || t.groupDepth == 0) return forward();
+  if (t.groupDepth > 1) {
+    ncclResult_t res = forward();
+    if (res == ncclSuccess || res == ncclInProgress) --t.groupDepth;
+    return res;
+  }
+  Recorder* r = activeRecorder();
+  if (r == nullptr) {
+    ncclResult_t res = forward();
+    t.groupDepth = 0;
+    return res;
+  }
+  InsideRecorder inside(t);
+  const CudaDriver* cu = r->gpu.cu;
+  bool fullTiming = r->gpu.timing == shm::TimingMode::kFull;
+  if (!simulate) {
+    for (int i = 0; i < t.groupStreamCount; ++i) {
+      auto& gs = t.groupStreams[i];
+      gs.pair = r->gpu.takePair(static_cast<int>(gs.ctx));
+      if (gs.pair != 0 && fullTiming) {
+        recordEvent(cu, r->gpu.pairOf(gs.pair).start, reinterpret_cast<cudaStream_t>(gs.stream));
+      }
+    }
+  }
+  ncclResult_t res = forward();
+  t.groupDepth = 0;
+  int64_t now = monoNowNs();
+  for (int i = 0; i < t.groupStreamCount; ++i) {
+    auto& gs = t.groupStreams[i];
+    uint32_t state;
+    if (simulate) {
+      state = kLaunchCancelled;
+    } else if (gs.pair == 0) {
+      state = kLaunchUntracked;
+    } else if (failed(res)) {
+      state = kLaunchFailed;
+    } else if (res == ncclInProgress) {
+      state = kLaunchDeferred;
+    } else {
+      state = recordEvent(cu, r->gpu.pairOf(gs.pair).end, reinterpret_cast<cudaStream_t>(gs.stream))
+                  ? kLaunchRecorded
+                  : kLaunchUntracked;
+    }
+    setLaunch(r, gs.leader, state, gs.pair != 0, gs.pair);
+    if (state == kLaunchDeferred) addDeferred(r, gs.leader, t.groupComms, t.groupCommCount);
+  }
+  // Communicators created inside the group were initialized by it.
+  for (int i = 0; i < t.groupInitCount; ++i) {
+    uint32_t slot = t.groupInits[i];
+    if (failed(res)) r->commInitFailed(slot, res);
+    else if (res == ncclSuccess) r->commLive(slot, nullptr, now, false);
+    else st(r->ring.comms[slot].blocking, int32_t{0});
+  }
+  if (failed(res) && !simulate) {
+    r->noteCallError(t.groupCommCount > 0 ? t.groupComms[0] : kNoSlot, res, shm::Op::kUnknown);
+  }
+  t.groupStreamCount = 0;
+  t.groupCommCount = 0;
+  t.groupInitCount = 0;
+  return res;
+}
+
+}  // namespace
+
+NCCLFR_EXPORT ncclResult_t ncclGroupEnd() {
+  auto f = realOrWarn(real::GroupEnd());
+  if (f == nullptr) return kMissing;
+  return endGroup(false, [&] { return f(); });
+}
+
+NCCLFR_EXPORT ncclResult_t ncclGroupSimulateEnd(ncclSimInfo_t* simInfo) {
+  auto f = realOrWarn(real::GroupSimulateEnd());
+  if (f == nullptr) return kMissing;
+  return endGroup(true, [&] { return f(simInfo); });
+}
+
+// =============================================================================================
+// Collectives and point-to-point.
+
+#define NCCLFR_WORK(fnEnum, ...)                         \
+  auto f = realOrWarn(real::fnEnum());                   \
+  if (f == nullptr) return kMissing;                     \
+  return recordWork(w, [&] { return f(__VA_ARGS__); })
+
+NCCLFR_EXPORT ncclResult_t ncclAllReduce(const void* sendbuff, void* recvbuff, size_t count, ncclDataType_t datatype,
+                                         ncclRedOp_t op, ncclComm_t comm, cudaStream_t stream) {
+  WorkCall w{shm::Op::kAllReduce, comm, stream, count, datatype, op, -1};
+  NCCLFR_WORK(AllReduce, sendbuff, recvbuff, count, datatype, op, comm, stream);
+}
+
+NCCLFR_EXPORT ncclResult_t ncclBroadcast(const void* sendbuff, void* recvbuff, size_t count, ncclDataType_t datatype,
+                                         int root, ncclComm_t comm, cudaStream_t stream) {
+  WorkCall w{shm::Op::kBroadcast, comm, stream, count, datatype, 0, root};
+  NCCLFR_WORK(Broadcast, sendbuff, recvbuff, count, datatype, root, comm, stream);
+}
+
+NCCLFR_EXPORT ncclResult_t ncclBcast(void* buff, size_t count, ncclDataType_t datatype, int root, ncclComm_t comm,
+                                     cudaStream_t stream) {
+  WorkCall w{shm::Op::kBroadcast, comm, stream, count, datatype, 0, root};
+  NCCLFR_WORK(Bcast, buff, count, datatype, root, comm, stream);
+}
+
+NCCLFR_EXPORT ncclResult_t ncclReduce(const void* sendbuff, void* recvbuff, size_t count, ncclDataType_t datatype,
+                                      ncclRedOp_t op, int root, ncclComm_t comm, cudaStream_t stream) {
+  WorkCall w{shm::Op::kReduce, comm, stream, count, datatype, op, root};
+  NCCLFR_WORK(Reduce, sendbuff, recvbuff, count, datatype, op, root, comm, stream);
+}
+
+NCCLFR_EXPORT ncclResult_t ncclAllGather(const void* sendbuff, void* recvbuff, size_t sendcount,
+                                         ncclDataType_t datatype, ncclComm_t comm, cudaStream_t stream) {
+  WorkCall w{shm::Op::kAllGather, comm, stream, sendcount, datatype, 0, -1};
+  NCCLFR_WORK(AllGather, sendbuff, recvbuff, sendcount, datatype, comm, stream);
+}
+
+NCCLFR_EXPORT ncclResult_t ncclReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount,
+                                             ncclDataType_t datatype, ncclRedOp_t op, ncclComm_t comm,
+                                             cudaStream_t stream) {
+  WorkCall w{shm::Op::kReduceScatter, comm, stream, recvcount, datatype, op, -1};
+  NCCLFR_WORK(ReduceScatter, sendbuff, recvbuff, recvcount, datatype, op, comm, stream);
+}
+
+NCCLFR_EXPORT ncclResult_t ncclAlltoAll(const void* sendbuff, void* recvbuff, size_t count, ncclDataType_t datatype,
+                                        ncclComm_t comm, cudaStream_t stream) {
+  WorkCall w{shm::Op::kAllToAll, comm, stream, count, datatype, 0, -1};
+  NCCLFR_WORK(AlltoAll, sendbuff, recvbuff, count, datatype, comm, stream);
+}
+
+NCCLFR_EXPORT ncclResult_t ncclGather(const void* sendbuff, void* recvbuff, size_t count, ncclDataType_t datatype,
+                                      int root, ncclComm_t comm, cudaStream_t stream) {
+  WorkCall w{shm::Op::kGather, comm, stream, count, datatype, 0, root};
+  NCCLFR_WORK(Gather, sendbuff, recvbuff, count, datatype, root, comm, stream);
+}
+
+NCCLFR_EXPORT ncclResult_t ncclScatter(const void* sendbuff, void* recvbuff, size_t count, ncclDataType_t datatype,
+                                       int root, ncclComm_t comm, cudaStream_t stream) {
+  WorkCall w{shm::Op::kScatter, comm, stream, count, datatype, 0, root};
+  NCCLFR_WORK(Scatter, sendbuff, recvbuff, count, datatype, root, comm, stream);
+}
+
+NCCLFR_EXPORT ncclResult_t ncclSend(const void* sendbuff, size_t count, ncclDataType_t datatype, int peer,
+                                    ncclComm_t comm, cudaStream_t stream) {
+  WorkCall w{shm::Op::kSend, comm, stream, count, datatype, 0, peer};
+  NCCLFR_WORK(Send, sendbuff, count, datatype, peer, comm, stream);
+}
+
+NCCLFR_EXPORT ncclResult_t ncclRecv(void* recvbuff, size_t count, ncclDataType_t datatype, int peer, ncclComm_t comm,
+                                    cudaStream_t stream) {
+  WorkCall w{shm::Op::kRecv, comm, stream, count, datatype, 0, peer};
+  NCCLFR_WORK(Recv, recvbuff, count, datatype, peer, comm, stream);
+}

@@ -1,0 +1,1117 @@
+#include "watchdog.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <map>
+#include <unordered_map>
+#include <vector>
+
+#include <capnp/message.h>
+
+#include "fs_util.h"
+#include "log.h"
+#include "ncclfr/dump_file.h"
+#include "ncclfr/trigger.h"
+#include "real_nccl.h"
+#include "recorder.h"
+#include "ring_to_dump.h"
+#include "stacks.h"
+
+namespace ncclfr::recorder {
+
+const char* workOpName(shm::Op op);
+
+namespace {
+
+constexpr int64_t kMs = 1'000'000;
+constexpr int64_t kSec = 1'000'000'000;
+constexpr int64_t kBusyPollNs = 5 * kMs;     // while GPU work is pending
+constexpr int64_t kIdlePollNs = 100 * kMs;
+constexpr int64_t kAsyncErrorPollNs = 500 * kMs;
+constexpr int64_t kClockRefreshNs = 1 * kSec;
+
+const char* resultName(int32_t r) {
+  static const char* const kNames[] = {"ncclSuccess",     "ncclUnhandledCudaError", "ncclSystemError",
+                                       "ncclInternalError", "ncclInvalidArgument",  "ncclInvalidUsage",
+                                       "ncclRemoteError", "ncclInProgress"};
+  return r >= 0 && r < 8 ? kNames[r] : "unknown ncclResult_t";
+}
+
+schema::DumpReason reasonOf(DumpCause c) {
+  switch (c) {
+    case DumpCause::kStall: return schema::DumpReason::STALL;
+    case DumpCause::kNcclError: return schema::DumpReason::NCCL_ERROR;
+    case DumpCause::kAbort: return schema::DumpReason::ABORT;
+    case DumpCause::kSignal: return schema::DumpReason::SIGNAL;
+    case DumpCause::kPeer: return schema::DumpReason::PEER_REQUEST;
+    case DumpCause::kOnDemand: return schema::DumpReason::ON_DEMAND;
+    case DumpCause::kExit: return schema::DumpReason::EXIT;
+  }
+  return schema::DumpReason::UNKNOWN;
+}
+
+const char* reasonWord(DumpCause c) {
+  switch (c) {
+    case DumpCause::kStall: return "stall";
+    case DumpCause::kNcclError: return "ncclError";
+    case DumpCause::kAbort: return "abort";
+    case DumpCause::kSignal: return "signal";
+    case DumpCause::kPeer: return "peerRequest";
+    case DumpCause::kOnDemand: return "onDemand";
+    case DumpCause::kExit: return "exit";
+  }
+  return "unknown";
+}
+
+std::string signalName(int sig) {
+  const char* d = sigabbrev_np(sig);
+  return d != nullptr ? std::string("SIG") + d : "signal " + std::to_string(sig);
+}
+
+std::string hex(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+std::string seconds(int64_t ns) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ns) / 1e9);
+  return buf;
+}
+
+}  // namespace
+
+// Everything only the watchdog thread touches.
+class WatchdogLoop {
+ public:
+  WatchdogLoop(Watchdog* w, Recorder* r) : w_(w), r_(r), ring_(r->ring), gpu_(r->gpu) {}
+  void run();
+
+ private:
+  struct Member {
+    uint64_t index;
+    uint32_t comm;
+    uint32_t p2pSlot;
+    int64_t seq;
+    int64_t p2pSeq;
+    bool p2p;
+  };
+  enum class Phase { kOpen, kQueued, kDone };
+  struct Launch {
+    uint64_t leader = 0;
+    uint64_t stream = 0;
+    uint32_t ctx = 0;
+    uint32_t pair = 0;
+    bool pairless = false;   // an untracked call placed in its stream's order
+    bool started = false;
+    bool deferred = false;
+    Phase phase = Phase::kOpen;
+    int64_t firstEnqueueNs = 0;
+    shm::Op op = shm::Op::kUnknown;
+    std::vector<Member> members;
+  };
+  struct Incident {
+    bool active = false;
+    std::string id;
+    int64_t wallNs = 0;
+    int32_t triggerRank = -1;
+    bool resolved = true;
+    std::vector<uint64_t> pendingLaunches;   // leaders pending at dump time
+    std::vector<uint64_t> pendingCalls;      // calls inside NCCL at dump time
+    std::vector<uint32_t> busyComms;
+  };
+  struct Pending {
+    int64_t sinceNs = 0;
+    std::string what;
+  };
+
+  // One cycle's pieces.
+  void handleSignal();
+  void handleRequests();
+  void setUpContexts();
+  void refreshClocks(int64_t now);
+  void drainRing();
+  void adopt(uint64_t index, const shm::RingEntry& e);
+  void advanceOpenLaunches();
+  void advanceStreams(int64_t now);
+  void checkReturned();
+  void checkResolved();
+  void detectStall(int64_t now);
+  void checkErrors(int64_t now);
+  void pollTriggers(int64_t now);
+  void reportHotWarnings();
+  void pruneDone();
+
+  // GPU helpers.
+  bool readLeader(uint64_t leader, uint32_t* state, uint32_t* pair);
+  void consumePair(uint64_t leader);
+  int queryEvent(uint32_t ctx, CUevent e);  // 1 done, 0 pending, -1 error
+  int64_t eventHostNs(uint32_t ctx, CUevent e, int64_t fallback);
+  void markMembers(Launch& l, shm::EntryState state, int64_t startNs, int64_t endNs, bool simulated);
+  void finishLaunch(Launch& l, shm::EntryState state, int64_t startNs, int64_t endNs, bool simulated);
+  bool anyPending() const;
+  bool findOldestPending(int64_t now, Pending* out) const;
+
+  // Incidents and dumps.
+  bool incident(DumpCause cause, const std::string& detail, bool propagate);
+  bool joinOrStart(DumpCause cause, const std::string& detail, bool propagate);
+  bool writeDump(DumpCause cause, const std::string& detail);
+  void snapshotPending();
+  std::string describeComm(uint32_t slot) const;
+
+  Watchdog* w_;
+  Recorder* r_;
+  RingRegion& ring_;
+  GpuTracker& gpu_;
+  uint64_t drained_ = 0;
+  std::unordered_map<uint64_t, Launch> launches_;                 // by leader index
+  std::unordered_map<uint64_t, std::deque<uint64_t>> streams_;    // queued leaders per stream
+  std::unordered_map<uint64_t, int64_t> streamLastDone_;
+  std::map<uint64_t, int64_t> inCall_;                            // calls not returned yet
+  Incident incident_;
+  uint64_t handledGeneration_ = 0;
+  int64_t nextTriggerPoll_ = 0;
+  int64_t nextErrorPoll_ = 0;
+  uint64_t seenCallErrors_ = 0;
+  std::vector<int32_t> seenAsyncError_;
+  uint32_t reportedWarnings_ = 0;
+  bool dumpWriteWarned_ = false;
+  bool triggerWriteWarned_ = false;
+  uint64_t pairSerial_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Start, requests, signals.
+
+Watchdog* Watchdog::start(Recorder* recorder, std::string* error) {
+  auto* w = new Watchdog(recorder);
+  w->wakeFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  w->signalDoneFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (w->wakeFd_ < 0 || w->signalDoneFd_ < 0) {
+    *error = std::string("cannot create the watchdog's eventfd: ") + std::strerror(errno);
+    return nullptr;
+  }
+  // The thread takes none of the signals we handle: their handlers wait for it.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 1 << 20);
+  int rc = pthread_create(&w->thread_, &attr, &Watchdog::threadMain, w);
+  pthread_attr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (rc != 0) {
+    *error = std::string("cannot start the watchdog thread: ") + std::strerror(rc);
+    return nullptr;
+  }
+  return w;
+}
+
+void* Watchdog::threadMain(void* self) {
+  auto* w = static_cast<Watchdog*>(self);
+  w->tid_.store(static_cast<pid_t>(syscall(SYS_gettid)));
+  pthread_setname_np(pthread_self(), "ncclfr-watchdog");
+  // The watchdog calls NCCL itself (ncclCommGetAsyncError): never record those.
+  tThread.depth = 1;
+  try {
+    WatchdogLoop loop(w, w->recorder_);
+    loop.run();
+  } catch (...) {
+    logWarn("the watchdog stopped after an internal error; recording continues without dumps");
+  }
+  w->stopped_.store(true);
+  {
+    std::lock_guard<std::mutex> lock(w->mutex_);
+    w->doneRequest_ = w->nextRequest_ - 1;
+  }
+  w->cv_.notify_all();
+  uint64_t one = 1;
+  ssize_t ignored = ::write(w->signalDoneFd_, &one, sizeof one);
+  (void)ignored;
+  return nullptr;
+}
+
+void Watchdog::wake() {
+  uint64_t one = 1;
+  ssize_t ignored = ::write(wakeFd_, &one, sizeof one);
+  (void)ignored;
+}
+
+bool Watchdog::dumpAndWait(DumpCause cause, const std::string& detail, int64_t timeoutNs) {
+  if (stopped_.load()) return false;
+  uint64_t id;
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (requestCount_ >= kMaxRequests) return false;
+    id = nextRequest_++;
+    requests_[requestCount_++] = Request{id, cause, detail};
+  }
+  wake();
+  std::unique_lock<std::mutex> lock(mutex_);
+  bool done = cv_.wait_for(lock, std::chrono::nanoseconds(timeoutNs), [&] { return doneRequest_ >= id; });
+  return done && lastRequestDumped_;
+}
+
+void Watchdog::requestExitDump() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    exitDumpRequested_ = true;
+  }
+  wake();
+}
+
+void Watchdog::shutdownAtExit() {
+  if (!stopped_.load() && recorder_->config.dumpOnExit) {
+    bool already;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      already = exitDumped_;
+    }
+    if (!already) dumpAndWait(DumpCause::kExit, "process exit", 10 * kSec);
+  }
+  stopping_.store(true);
+  wake();
+  struct timespec deadline {};
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += 2;
+  if (pthread_timedjoin_np(thread_, nullptr, &deadline) != 0) {
+    logWarn("the watchdog did not stop within 2s at exit");
+  }
+}
+
+bool Watchdog::signalDumpAndWait(int sig, int timeoutMs) {
+  // Async-signal-safe: atomics, write(2), poll(2), read(2).
+  if (stopped_.load()) return false;
+  pid_t self = static_cast<pid_t>(syscall(SYS_gettid));
+  if (self == tid_.load()) return false;  // never wait for ourselves
+  uint64_t drainValue = 0;
+  ssize_t ignored = ::read(signalDoneFd_, &drainValue, sizeof drainValue);
+  (void)ignored;
+  signalPending_.store(sig);
+  uint64_t one = 1;
+  ignored = ::write(wakeFd_, &one, sizeof one);
+  struct pollfd p {signalDoneFd_, POLLIN, 0};
+  struct timespec start {}, now {};
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (;;) {
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t elapsedMs = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1'000'000;
+    if (elapsedMs >= timeoutMs) return false;
+    int rc = ::poll(&p, 1, static_cast<int>(timeoutMs - elapsedMs));
+    if (rc > 0) return true;
+    if (rc < 0 && errno != EINTR) return false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loop.
+
+void WatchdogLoop::run() {
+  const CudaDriver* cu = gpu_.cu;
+  if (cu != nullptr) {
+    // PyTorch captures CUDA graphs in global mode, where a "potentially unsafe" call (cuEventQuery,
+    // ...) from ANY thread invalidates the capture, unless that thread opted out like this.
+    CUstreamCaptureMode mode = CU_STREAM_CAPTURE_MODE_RELAXED;
+    cu->threadExchangeStreamCaptureMode(&mode);
+  }
+  handledGeneration_ = trigger::latestGeneration(r_->jobDir);
+  int64_t now = monoNowNs();
+  nextTriggerPoll_ = now + r_->config.triggerPollNs;
+  nextErrorPoll_ = now + kAsyncErrorPollNs;
+  seenCallErrors_ = ld(r_->callErrors, std::memory_order_acquire);
+  seenAsyncError_.assign(ring_.header->commCapacity, 0);
+  while (!w_->stopping_.load()) {
+    int64_t waitNs = anyPending() ? kBusyPollNs : kIdlePollNs;
+    now = monoNowNs();
+    waitNs = std::min(waitNs, std::max<int64_t>(kMs, nextTriggerPoll_ - now));
+    struct pollfd p {w_->wakeFd_, POLLIN, 0};
+    ::poll(&p, 1, static_cast<int>(std::max<int64_t>(1, waitNs / kMs)));
+    uint64_t v;
+    while (::read(w_->wakeFd_, &v, sizeof v) > 0) {
+    }
+    if (w_->stopping_.load()) break;
+    try {
+      now = monoNowNs();
+      handleSignal();
+      setUpContexts();
+      refreshClocks(now);
+      drainRing();
+      advanceOpenLaunches();
+      advanceStreams(now);
+      checkReturned();
+      handleRequests();
+      checkResolved();
+      checkErrors(now);
+      detectStall(now);
+      pollTriggers(now);
+      reportHotWarnings();
+      pruneDone();
+    } catch (...) {
+      logWarn("watchdog: %s", describeException(std::current_exception()).c_str());
+    }
+  }
+}
+
+void WatchdogLoop::handleSignal() {
+  int sig = w_->signalPending_.exchange(0);
+  if (sig == 0) return;
+  bool ok = false;
+  try {
+    drainRing();
+    advanceOpenLaunches();
+    bool isTerm = sig == SIGTERM;
+    // SIGTERM during an incident this rank already dumped adds nothing; a dump signal always dumps.
+    if (isTerm && incident_.active && !incident_.resolved) {
+      ok = true;
+    } else {
+      ok = incident(DumpCause::kSignal, signalName(sig) + " received", false);
+    }
+  } catch (...) {
+  }
+  (void)ok;
+  uint64_t one = 1;
+  ssize_t ignored = ::write(w_->signalDoneFd_, &one, sizeof one);
+  (void)ignored;
+}
+
+void WatchdogLoop::handleRequests() {
+  Watchdog::Request batch[Watchdog::kMaxRequests];
+  int n;
+  bool exitDump;
+  {
+    std::lock_guard<std::mutex> lock(w_->mutex_);
+    n = w_->requestCount_;
+    for (int i = 0; i < n; ++i) batch[i] = std::move(w_->requests_[i]);
+    w_->requestCount_ = 0;
+    exitDump = w_->exitDumpRequested_ && !w_->exitDumped_;
+    w_->exitDumpRequested_ = false;
+  }
+  if (exitDump) {
+    bool ok = incident(DumpCause::kExit, "the last communicator was destroyed", false);
+    std::lock_guard<std::mutex> lock(w_->mutex_);
+    w_->exitDumped_ = ok || w_->exitDumped_;
+  }
+  for (int i = 0; i < n; ++i) {
+    bool dumped = false;
+    const auto& q = batch[i];
+    if (q.cause == DumpCause::kAbort) {
+      // An abort with nothing pending and no error is a teardown, not an incident; one inside an
+      // incident this rank already dumped adds nothing.
+      bool pending = anyPending() || !inCall_.empty();
+      bool inIncident = incident_.active && !incident_.resolved;
+      if ((pending || gpu_.timing == shm::TimingMode::kHostOnly) && !inIncident) {
+        dumped = incident(DumpCause::kAbort, q.detail, true);
+      }
+    } else if (q.cause == DumpCause::kExit) {
+      bool already;
+      {
+        std::lock_guard<std::mutex> lock(w_->mutex_);
+        already = w_->exitDumped_;
+      }
+      dumped = already || incident(DumpCause::kExit, q.detail, false);
+      std::lock_guard<std::mutex> lock(w_->mutex_);
+      w_->exitDumped_ = dumped || w_->exitDumped_;
+    } else {
+      dumped = incident(q.cause, q.detail, true);
+    }
+    std::lock_guard<std::mutex> lock(w_->mutex_);
+    w_->lastRequestDumped_ = dumped;
+    w_->doneRequest_ = q.id;
+  }
+  if (n > 0) w_->cv_.notify_all();
+}
+
+// ---------------------------------------------------------------------------------------------
+// CUDA contexts, event pools, clocks.
+
+void WatchdogLoop::setUpContexts() {
+  const CudaDriver* cu = gpu_.cu;
+  if (!gpu_.gpuTiming()) return;
+  for (int i = 0; i < kMaxContexts; ++i) {
+    GpuContext& g = gpu_.ctxs[i];
+    uintptr_t c = ld(g.ctx, std::memory_order_acquire);
+    if (c == 0) break;
+    uint32_t state = ld(g.state, std::memory_order_acquire);
+    if (state == kCtxFailed) continue;
+    CUcontext ctx = reinterpret_cast<CUcontext>(c);
+    if (state == kCtxRequested) {
+      bool ok = cu->ctxPushCurrent(ctx) == CUDA_SUCCESS;
+      if (ok) {
+        g.pool.pairs = static_cast<EventPair*>(std::calloc(kMaxPairsPerContext, sizeof(EventPair)));
+        g.pool.next = static_cast<uint32_t*>(std::calloc(kMaxPairsPerContext, sizeof(uint32_t)));
+        ok = g.pool.pairs != nullptr && g.pool.next != nullptr &&
+             cu->streamCreate(&g.refStream, CU_STREAM_NON_BLOCKING) == CUDA_SUCCESS &&
+             cu->eventCreate(&g.refEvent, CU_EVENT_DEFAULT) == CUDA_SUCCESS;
+        CUcontext popped;
+        cu->ctxPopCurrent(&popped);
+      }
+      if (!ok) {
+        logWarn("cannot set up CUDA events for a context; its calls are recorded without GPU times");
+        st(g.state, kCtxFailed, std::memory_order_release);
+        continue;
+      }
+      g.refillTarget = 64;
+    }
+    // Keep the pool topped up; an empty pool (calls went untracked) doubles the target.
+    uint32_t available = ld(g.pool.available);
+    if (available == 0 && g.pool.created > 0) g.refillTarget = std::min<uint32_t>(g.refillTarget * 2, 4096);
+    if (available < g.refillTarget / 2 && g.pool.created < kMaxPairsPerContext) {
+      if (cu->ctxPushCurrent(ctx) == CUDA_SUCCESS) {
+        uint32_t want = std::min(g.refillTarget - available, kMaxPairsPerContext - g.pool.created);
+        for (uint32_t k = 0; k < want; ++k) {
+          EventPair& p = g.pool.pairs[g.pool.created];
+          if (cu->eventCreate(&p.start, CU_EVENT_DEFAULT) != CUDA_SUCCESS) break;
+          if (cu->eventCreate(&p.end, CU_EVENT_DEFAULT) != CUDA_SUCCESS) {
+            if (cu->eventDestroy) cu->eventDestroy(p.start);
+            break;
+          }
+          g.pool.push(g.pool.created++);
+        }
+        CUcontext popped;
+        cu->ctxPopCurrent(&popped);
+      }
+    }
+    if (state == kCtxRequested) st(g.state, kCtxReady, std::memory_order_release);
+  }
+}
+
+void WatchdogLoop::refreshClocks(int64_t now) {
+  if (!gpu_.gpuTiming()) return;
+  const CudaDriver* cu = gpu_.cu;
+  for (int i = 0; i < kMaxContexts; ++i) {
+    GpuContext& g = gpu_.ctxs[i];
+    if (ld(g.ctx, std::memory_order_acquire) == 0) break;
+    if (ld(g.state, std::memory_order_acquire) != kCtxReady || now - g.refTakenNs < kClockRefreshNs) continue;
+    // A reference event on our own idle stream: the host time right after it completes is its
+    // time on the host clock (to a few microseconds); other events are placed relative to it
+    // with cuEventElapsedTime.
+    if (cu->ctxPushCurrent(reinterpret_cast<CUcontext>(g.ctx)) != CUDA_SUCCESS) continue;
+    g.refTakenNs = now;
+    if (cu->eventRecord(g.refEvent, g.refStream) == CUDA_SUCCESS) {
+      int64_t deadline = monoNowNs() + 20 * kMs;
+      CUresult q;
+      while ((q = cu->eventQuery(g.refEvent)) == CUDA_ERROR_NOT_READY && monoNowNs() < deadline) {
+      }
+      if (q == CUDA_SUCCESS) g.refHostNs = monoNowNs();
+    }
+    CUcontext popped;
+    cu->ctxPopCurrent(&popped);
+  }
+}
+
+int WatchdogLoop::queryEvent(uint32_t ctx, CUevent e) {
+  (void)ctx;
+  CUresult q = gpu_.cu->eventQuery(e);
+  if (q == CUDA_SUCCESS) return 1;
+  if (q == CUDA_ERROR_NOT_READY) return 0;
+  return -1;
+}
+
+int64_t WatchdogLoop::eventHostNs(uint32_t ctx, CUevent e, int64_t fallback) {
+  GpuContext& g = gpu_.ctxs[ctx];
+  if (g.refHostNs == 0) return fallback;
+  float ms = 0;
+  if (gpu_.cu->eventElapsedTime(&ms, g.refEvent, e) != CUDA_SUCCESS) return fallback;
+  int64_t t = g.refHostNs + static_cast<int64_t>(static_cast<double>(ms) * 1e6);
+  // Never later than when we saw it complete.
+  return std::min(t, fallback);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Following the ring.
+
+void WatchdogLoop::drainRing() {
+  uint64_t head = ld(ring_.header->head, std::memory_order_acquire);
+  uint64_t capacity = uint64_t{ring_.ringMask} + 1;
+  if (head > capacity && drained_ < head - capacity) drained_ = head - capacity;
+  while (drained_ < head) {
+    shm::RingEntry e{};
+    SlotRead s = readSlot(ring_, drained_, &e);
+    if (s == SlotRead::kTorn) break;  // still being written: next cycle
+    if (s == SlotRead::kOk) adopt(drained_, e);
+    ++drained_;
+  }
+}
+
+void WatchdogLoop::adopt(uint64_t index, const shm::RingEntry& e) {
+  if (e.state == static_cast<uint8_t>(shm::EntryState::kCaptured)) return;
+  // Read the track slot under the entry's update lock: it is only trustworthy while the slot holds
+  // this index.
+  shm::RingEntry* slot = &ring_.entries[index & ring_.ringMask];
+  if (!beginUpdate(slot, index)) return;
+  TrackSlot& tr = gpu_.trackOf(index);
+  uint64_t leader = ld(tr.leader);
+  uint64_t stream = ld(tr.stream);
+  uint32_t ctx = ld(tr.ctx);
+  uint32_t flags = static_cast<uint32_t>(ld(entryWords(slot)[kWordOpState]) >> 32);
+  endUpdate(slot, index);
+  if ((flags & shm::kEntryReturned) == 0) inCall_[index] = e.enqueueMonoNs;
+  auto op = static_cast<shm::Op>(e.op);
+  Member m{index, e.comm, e.p2pSlot, e.seq, e.p2pSeq, op == shm::Op::kSend || op == shm::Op::kRecv};
+  if (leader == index) {
+    Launch l;
+    l.leader = index;
+    l.stream = stream;
+    l.ctx = ctx;
+    l.firstEnqueueNs = e.enqueueMonoNs;
+    l.op = op;
+    l.members.push_back(m);
+    launches_[index] = std::move(l);
+  } else if (leader != kNoLeader) {
+    auto it = launches_.find(leader);
+    if (it == launches_.end()) return;  // its leader was lapped before we saw it
+    Launch& l = it->second;
+    l.members.push_back(m);
+    if (l.phase == Phase::kDone) {
+      // Finished before we saw this member (we lag behind the ring): give it the launch's outcome.
+      Launch one = l;
+      one.members.assign(1, m);
+      shm::RingEntry le{};
+      if (readSlot(ring_, leader, &le) == SlotRead::kOk) {
+        markMembers(one, static_cast<shm::EntryState>(le.state), le.startMonoNs, le.endMonoNs,
+                    (le.flags & shm::kEntrySimulated) != 0);
+      }
+    }
+  } else if (gpu_.gpuTiming() && (e.flags & shm::kEntryReturned) != 0 && e.state != static_cast<uint8_t>(shm::EntryState::kError)) {
+    // Untracked (no event pair): completes when a later tracked launch on its stream does.
+    Launch l;
+    l.leader = index;
+    l.stream = e.stream;
+    l.pairless = true;
+    l.phase = Phase::kQueued;
+    l.firstEnqueueNs = e.enqueueMonoNs;
+    l.op = op;
+    l.members.push_back(m);
+    launches_[index] = std::move(l);
+    streams_[e.stream].push_back(index);
+  }
+}
+
+bool WatchdogLoop::readLeader(uint64_t leader, uint32_t* state, uint32_t* pair) {
+  shm::RingEntry* slot = &ring_.entries[leader & ring_.ringMask];
+  if (!beginUpdate(slot, leader)) return false;
+  TrackSlot& tr = gpu_.trackOf(leader);
+  *state = ld(tr.launchState);
+  *pair = ld(tr.pair);
+  endUpdate(slot, leader);
+  return true;
+}
+
+// The watchdog owns a finished launch's pair: take it out of the slot and back to the pool.
+void WatchdogLoop::consumePair(uint64_t leader) {
+  shm::RingEntry* slot = &ring_.entries[leader & ring_.ringMask];
+  if (!beginUpdate(slot, leader)) return;  // the writer that lapped it has recycled the pair
+  TrackSlot& tr = gpu_.trackOf(leader);
+  uint32_t pair = ld(tr.pair);
+  st(tr.pair, uint32_t{0});
+  endUpdate(slot, leader);
+  gpu_.releasePair(pair);
+}
+
+void WatchdogLoop::markMembers(Launch& l, shm::EntryState state, int64_t startNs, int64_t endNs, bool simulated) {
+  for (const Member& m : l.members) {
+    shm::RingEntry* slot = &ring_.entries[m.index & ring_.ringMask];
+    if (!beginUpdate(slot, m.index)) continue;
+    uint64_t* words = entryWords(slot);
+    uint64_t os = ld(words[kWordOpState]);
+    auto current = static_cast<shm::EntryState>((os >> 24) & 0xff);
+    if (current != shm::EntryState::kError) {
+      os = (os & ~(uint64_t{0xff} << 24)) | (uint64_t{static_cast<uint8_t>(state)} << 24);
+    }
+    if (simulated) os |= uint64_t{shm::kEntrySimulated} << 32;
+    st(words[kWordOpState], os);
+    if (startNs != 0) st(words[kWordStart], static_cast<uint64_t>(startNs));
+    if (endNs != 0) st(words[kWordEnd], static_cast<uint64_t>(endNs));
+    endUpdate(slot, m.index);
+    if (state != shm::EntryState::kStarted && state != shm::EntryState::kCompleted) continue;
+    // Exact counters, whatever the ring later evicts.
+    bool completed = state == shm::EntryState::kCompleted;
+    if (m.p2p) {
+      if (m.p2pSlot != 0 && m.p2pSeq >= 0) {
+        shm::P2PSlot& p = ring_.p2p[m.p2pSlot - 1];
+        storeMax(p.lastStartedSeq, m.p2pSeq);
+        if (completed) storeMax(p.lastCompletedSeq, m.p2pSeq);
+      }
+    } else if (m.comm < ring_.header->commCapacity) {
+      shm::CommSlot& c = ring_.comms[m.comm];
+      if (gpu_.timing == shm::TimingMode::kFull) storeMax(c.lastStartedSeq, m.seq);
+      if (completed) storeMax(c.lastCompletedSeq, m.seq);
+    }
+  }
+}
+
+void WatchdogLoop::finishLaunch(Launch& l, shm::EntryState state, int64_t startNs, int64_t endNs, bool simulated) {
+  markMembers(l, state, startNs, endNs, simulated);
+  if (!l.pairless) consumePair(l.leader);
+  l.phase = Phase::kDone;
+}
+
+void WatchdogLoop::advanceOpenLaunches() {
+  for (auto& [leader, l] : launches_) {
+    if (l.phase != Phase::kOpen) continue;
+    uint32_t state = 0, pair = 0;
+    if (!readLeader(leader, &state, &pair)) {
+      l.phase = Phase::kDone;  // lapped: its outcome is lost with it
+      continue;
+    }
+    switch (state) {
+      case kLaunchRecorded:
+      case kLaunchDeferred:
+        l.pair = pair;
+        l.deferred = state == kLaunchDeferred;
+        l.phase = Phase::kQueued;
+        streams_[l.stream].push_back(leader);
+        break;
+      case kLaunchFailed:
+        finishLaunch(l, shm::EntryState::kError, 0, 0, false);
+        break;
+      case kLaunchCancelled:
+        finishLaunch(l, shm::EntryState::kCompleted, 0, 0, true);
+        break;
+      case kLaunchUntracked:
+        consumePair(leader);
+        l.phase = Phase::kDone;
+        break;
+      default:  // open group or still inside the call
+        break;
+    }
+  }
+}
+
+void WatchdogLoop::advanceStreams(int64_t now) {
+  const CudaDriver* cu = gpu_.cu;
+  bool full = gpu_.timing == shm::TimingMode::kFull;
+  for (auto& [stream, q] : streams_) {
+    while (!q.empty()) {
+      auto it = launches_.find(q.front());
+      if (it == launches_.end() || it->second.phase == Phase::kDone) {
+        q.pop_front();
+        continue;
+      }
+      Launch& l = it->second;
+      if (l.pairless) {
+        // Completed once a later tracked launch on the same stream has.
+        bool done = false;
+        for (size_t k = 1; k < q.size(); ++k) {
+          auto jt = launches_.find(q[k]);
+          if (jt == launches_.end() || jt->second.pairless) continue;
+          Launch& later = jt->second;
+          if (later.phase == Phase::kDone) {
+            done = true;
+          } else if (!later.deferred && later.pair != 0) {
+            done = queryEvent(later.ctx, gpu_.pairOf(later.pair).end) == 1;
+          }
+          break;
+        }
+        if (!done) break;
+        markMembers(l, shm::EntryState::kCompleted, 0, 0, false);
+        l.phase = Phase::kDone;
+        q.pop_front();
+        continue;
+      }
+      if (l.pair == 0) {
+        l.phase = Phase::kDone;
+        q.pop_front();
+        continue;
+      }
+      EventPair& events = gpu_.pairOf(l.pair);
+      if (full && !l.started) {
+        int s = queryEvent(l.ctx, events.start);
+        if (s == 1) {
+          l.started = true;
+          markMembers(l, shm::EntryState::kStarted, eventHostNs(l.ctx, events.start, now), 0, false);
+        }
+      }
+      if (l.deferred) {
+        uint32_t state = 0, pair = 0;
+        if (!readLeader(l.leader, &state, &pair)) {
+          l.phase = Phase::kDone;
+          q.pop_front();
+          continue;
+        }
+        if (state == kLaunchDeferred) break;  // end not on the stream yet
+        if (state != kLaunchRecorded) {
+          consumePair(l.leader);
+          l.phase = Phase::kDone;
+          q.pop_front();
+          continue;
+        }
+        l.deferred = false;
+      }
+      int e = queryEvent(l.ctx, events.end);
+      if (e == 0) break;
+      if (e < 0) {
+        finishLaunch(l, shm::EntryState::kError, 0, 0, false);
+      } else {
+        int64_t startNs = 0;
+        if (full && !l.started && queryEvent(l.ctx, events.start) == 1) startNs = eventHostNs(l.ctx, events.start, now);
+        finishLaunch(l, shm::EntryState::kCompleted, startNs, eventHostNs(l.ctx, events.end, now), false);
+      }
+      streamLastDone_[stream] = now;
+      q.pop_front();
+    }
+  }
+  (void)cu;
+}
+
+void WatchdogLoop::checkReturned() {
+  for (auto it = inCall_.begin(); it != inCall_.end();) {
+    shm::RingEntry* slot = &ring_.entries[it->first & ring_.ringMask];
+    uint64_t c = ld(slot->commit, std::memory_order_acquire);
+    bool gone = shm::commitIndex(c) != it->first;
+    uint32_t flags = static_cast<uint32_t>(ld(entryWords(slot)[kWordOpState]) >> 32);
+    if (gone || (flags & shm::kEntryReturned) != 0) {
+      it = inCall_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void WatchdogLoop::pruneDone() {
+  uint64_t capacity = uint64_t{ring_.ringMask} + 1;
+  // Keep finished launches around while late members may still be drained (they were appended
+  // before their launch finished, so at most a ring's length behind).
+  for (auto it = launches_.begin(); it != launches_.end();) {
+    const Launch& l = it->second;
+    bool lapped = drained_ > capacity && l.leader < drained_ - capacity;
+    if ((l.phase == Phase::kDone && (lapped || launches_.size() > 4 * capacity)) || lapped) {
+      it = launches_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = streams_.begin(); it != streams_.end();) {
+    it = it->second.empty() ? streams_.erase(it) : std::next(it);
+  }
+}
+
+bool WatchdogLoop::anyPending() const {
+  if (!inCall_.empty()) return true;
+  for (const auto& [leader, l] : launches_) {
+    if (l.phase != Phase::kDone && !l.pairless) return true;
+  }
+  return false;
+}
+
+std::string WatchdogLoop::describeComm(uint32_t slot) const {
+  if (slot >= ld(ring_.header->commCount)) return "an unknown communicator";
+  const shm::CommSlot& c = ring_.comms[slot];
+  return "comm " + hex(c.id) + " (rank " + std::to_string(ld(c.rank)) + " of " + std::to_string(ld(c.size)) + ")";
+}
+
+bool WatchdogLoop::findOldestPending(int64_t now, Pending* out) const {
+  bool found = false;
+  auto consider = [&](int64_t since, auto&& describe) {
+    if (since <= 0) return;
+    if (!found || since < out->sinceNs) {
+      found = true;
+      out->sinceNs = since;
+      out->what = describe();
+    }
+  };
+  for (const auto& [stream, q] : streams_) {
+    for (uint64_t leader : q) {
+      auto it = launches_.find(leader);
+      if (it == launches_.end() || it->second.phase == Phase::kDone || it->second.pairless) continue;
+      const Launch& l = it->second;
+      auto done = streamLastDone_.find(stream);
+      int64_t since = std::max(l.firstEnqueueNs, done != streamLastDone_.end() ? done->second : 0);
+      consider(since, [&] {
+        const Member& m = l.members.front();
+        std::string s = std::string(workOpName(l.op)) + (m.p2p ? " p2pSeq " + std::to_string(m.p2pSeq) : " seq " + std::to_string(m.seq)) +
+                        " on " + describeComm(m.comm) + (l.started ? " started but not finished" : " not finished") +
+                        " on the GPU (stream " + hex(stream) + ")";
+        return s;
+      });
+      break;  // only the oldest of each stream can be the one that is stuck
+    }
+  }
+  for (const auto& [leader, l] : launches_) {
+    if (l.phase != Phase::kOpen) continue;
+    consider(l.firstEnqueueNs, [&] {
+      const Member& m = l.members.front();
+      return std::string(workOpName(l.op)) + " seq " + std::to_string(m.seq) + " on " + describeComm(m.comm) +
+             " not launched (its group has not ended or the call has not returned)";
+    });
+  }
+  for (const auto& [index, since] : inCall_) {
+    consider(since, [&] {
+      shm::RingEntry e{};
+      if (readSlot(ring_, index, &e) != SlotRead::kOk) return std::string("a call that has not returned");
+      return std::string("nccl") + workOpName(static_cast<shm::Op>(e.op)) + " call on " + describeComm(e.comm) +
+             " has not returned";
+    });
+  }
+  uint32_t comms = ld(ring_.header->commCount);
+  for (uint32_t i = 0; i < comms; ++i) {
+    int64_t since = ld(ring_.comms[i].busySinceMonoNs);
+    if (since == 0) continue;
+    consider(since, [&] {
+      static const char* const kOps[] = {"a call", "initialization", "ncclCommSplit", "ncclCommShrink",
+                                         "ncclCommFinalize", "ncclCommDestroy"};
+      uint32_t op = ld(ring_.comms[i].busyOp);
+      return std::string(kOps[op < 6 ? op : 0]) + " of " + describeComm(i) + " has not finished";
+    });
+  }
+  (void)now;
+  return found;
+}
+
+void WatchdogLoop::detectStall(int64_t now) {
+  if (incident_.active && !incident_.resolved) return;
+  Pending p;
+  if (!findOldestPending(now, &p)) return;
+  int64_t age = now - p.sinceNs;
+  if (age < r_->config.timeoutNs) return;
+  incident(DumpCause::kStall, p.what + " after " + seconds(age) + " (NCCLFR_TIMEOUT " +
+                                  formatDuration(r_->config.timeoutNs) + ")",
+           true);
+}
+
+void WatchdogLoop::checkErrors(int64_t now) {
+  uint64_t errors = ld(r_->callErrors, std::memory_order_acquire);
+  if (errors != seenCallErrors_) {
+    seenCallErrors_ = errors;
+    uint32_t slot = ld(r_->lastErrorComm);
+    int32_t res = ld(r_->lastErrorResult);
+    auto op = static_cast<shm::Op>(ld(r_->lastErrorOp));
+    std::string what = op == shm::Op::kUnknown ? std::string("NCCL reported ") + resultName(res)
+                                               : std::string("nccl") + workOpName(op) + " returned " + resultName(res);
+    if (!(incident_.active && !incident_.resolved)) {
+      incident(DumpCause::kNcclError, what + (slot != kNoSlot ? " on " + describeComm(slot) : std::string()), true);
+    }
+  }
+  if (now < nextErrorPoll_) return;
+  nextErrorPoll_ = now + kAsyncErrorPollNs;
+  auto getAsyncError = real::CommGetAsyncError();
+  if (getAsyncError == nullptr) return;
+  uint32_t comms = ld(ring_.header->commCount, std::memory_order_acquire);
+  for (uint32_t i = 0; i < comms && i < seenAsyncError_.size(); ++i) {
+    shm::CommSlot& c = ring_.comms[i];
+    // Only live blocking communicators: for a non-blocking one, ncclCommGetAsyncError also
+    // completes pending group work, which belongs to the application's thread.
+    if (ld(c.state) != static_cast<uint32_t>(shm::CommState::kLive) || ld(c.blocking) != 1) continue;
+    uint64_t handle = ld(c.handle);
+    if (handle == 0) continue;
+    std::atomic_ref<uint32_t> using_(r_->watchdogUsing[i]);
+    using_.store(1, std::memory_order_seq_cst);
+    ncclResult_t e = ncclSuccess;
+    bool asked = false;
+    if (std::atomic_ref<uint32_t>(r_->closing[i]).load(std::memory_order_seq_cst) == 0 &&
+        ld(c.state) == static_cast<uint32_t>(shm::CommState::kLive)) {
+      asked = getAsyncError(reinterpret_cast<ncclComm_t>(handle), &e) == ncclSuccess;
+    }
+    using_.store(0, std::memory_order_seq_cst);
+    if (!asked || e == ncclSuccess || e == ncclInProgress || seenAsyncError_[i] == e) continue;
+    seenAsyncError_[i] = e;
+    st(c.lastAsyncError, static_cast<int32_t>(e));
+    st(c.lastAsyncErrorMonoNs, now);
+    if (!(incident_.active && !incident_.resolved)) {
+      incident(DumpCause::kNcclError, std::string("ncclCommGetAsyncError reported ") + resultName(e) + " on " + describeComm(i),
+               true);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Incidents.
+
+void WatchdogLoop::snapshotPending() {
+  incident_.pendingLaunches.clear();
+  incident_.pendingCalls.clear();
+  incident_.busyComms.clear();
+  for (const auto& [leader, l] : launches_) {
+    if (l.phase != Phase::kDone && !l.pairless) incident_.pendingLaunches.push_back(leader);
+  }
+  for (const auto& [index, since] : inCall_) incident_.pendingCalls.push_back(index);
+  uint32_t comms = ld(ring_.header->commCount);
+  for (uint32_t i = 0; i < comms; ++i) {
+    if (ld(ring_.comms[i].busySinceMonoNs) != 0) incident_.busyComms.push_back(i);
+  }
+  incident_.resolved = incident_.pendingLaunches.empty() && incident_.pendingCalls.empty() && incident_.busyComms.empty();
+}
+
+void WatchdogLoop::checkResolved() {
+  if (!incident_.active || incident_.resolved) return;
+  for (uint64_t leader : incident_.pendingLaunches) {
+    auto it = launches_.find(leader);
+    if (it != launches_.end() && it->second.phase != Phase::kDone) return;
+  }
+  for (uint64_t index : incident_.pendingCalls) {
+    if (inCall_.count(index)) return;
+  }
+  for (uint32_t slot : incident_.busyComms) {
+    if (ld(ring_.comms[slot].busySinceMonoNs) != 0) return;
+  }
+  // Everything that was stuck has moved: a later stall is a new incident.
+  incident_.resolved = true;
+  logInfo("incident %s is over: the calls pending at its dump have finished", incident_.id.c_str());
+}
+
+bool WatchdogLoop::incident(DumpCause cause, const std::string& detail, bool propagate) {
+  joinOrStart(cause, detail, propagate);
+  bool ok = writeDump(cause, detail);
+  w_->incidents_.fetch_add(1);
+  return ok;
+}
+
+bool WatchdogLoop::joinOrStart(DumpCause cause, const std::string& detail, bool propagate) {
+  int64_t wall = wallNowNs();
+  const std::string& dir = r_->jobDir;
+  int32_t rank = r_->identity.globalRank;
+  // A fresh incident another rank started since we last looked is the same hang seen from there.
+  uint64_t latest = trigger::latestGeneration(dir);
+  if (latest > handledGeneration_) {
+    trigger::Request q;
+    std::string error;
+    int64_t freshNs = 2 * r_->config.triggerPollNs + r_->config.timeoutNs + 10 * kSec;
+    if (trigger::read(dir, latest, &q, &error) && wall - q.wallNs < freshNs) {
+      handledGeneration_ = latest;
+      incident_ = Incident{};
+      incident_.active = true;
+      incident_.id = q.incidentId;
+      incident_.wallNs = q.wallNs;
+      incident_.triggerRank = q.triggerRank;
+      return true;
+    }
+  }
+  trigger::Request mine;
+  mine.incidentId = trigger::makeIncidentId(wall, rank >= 0 ? "r" + std::to_string(rank) : "p" + std::to_string(r_->identity.pid));
+  mine.reason = reasonWord(cause);
+  mine.triggerRank = rank;
+  mine.wallNs = wall;
+  mine.host = r_->identity.host;
+  mine.pid = r_->identity.pid;
+  mine.propagate = propagate;
+  mine.detail = detail;
+  incident_ = Incident{};
+  incident_.active = true;
+  incident_.id = mine.incidentId;
+  incident_.wallNs = wall;
+  incident_.triggerRank = rank;
+  uint64_t generation = 0;
+  trigger::Request winner;
+  std::string error;
+  switch (trigger::publish(dir, mine, std::max(handledGeneration_, latest), &generation, &winner, &error)) {
+    case trigger::PublishResult::kCreated:
+      handledGeneration_ = std::max(handledGeneration_, generation);
+      break;
+    case trigger::PublishResult::kJoined:
+      handledGeneration_ = std::max(handledGeneration_, generation);
+      incident_.id = winner.incidentId;
+      incident_.wallNs = winner.wallNs;
+      incident_.triggerRank = winner.triggerRank;
+      break;
+    case trigger::PublishResult::kFailed:
+      if (!triggerWriteWarned_) {
+        triggerWriteWarned_ = true;
+        logWarn("cannot ask the other ranks to dump: %s", error.c_str());
+      }
+      break;
+  }
+  return true;
+}
+
+bool WatchdogLoop::writeDump(DumpCause cause, const std::string& detail) {
+  // The freshest view: whatever completed up to now is in the dump as completed.
+  drainRing();
+  advanceOpenLaunches();
+  advanceStreams(monoNowNs());
+  snapshotPending();
+  DumpRequest q;
+  q.reason = reasonOf(cause);
+  q.detail = detail;
+  q.incidentId = incident_.id;
+  q.incidentWallNs = incident_.wallNs;
+  q.triggerRank = incident_.triggerRank;
+  if (r_->config.stacks) q.symbolize = symbolizeAddress;
+  capnp::MallocMessageBuilder message;
+  DumpStats stats;
+  std::string error;
+  bool ok = ringToDump(ring_, q, message, &stats, &error);
+  std::string path;
+  if (ok) {
+    std::string rank = r_->identity.globalRank >= 0 ? std::to_string(r_->identity.globalRank) : "x";
+    std::string base = r_->jobDir + "/" + incident_.id + "_r" + rank + "_" + sanitizeFileComponent(r_->identity.host) +
+                       "_p" + std::to_string(r_->identity.pid);
+    ok = fs::makeDirs(r_->jobDir, 0700, &error);
+    if (ok) {
+      path = base + std::string(kDumpSuffix);
+      for (int n = 2; fs::pathExists(path) && n < 1000; ++n) path = base + "-" + std::to_string(n) + std::string(kDumpSuffix);
+      ok = writeDumpFile(path, message, &error);
+    }
+  }
+  shm::ProcessHeader* h = ring_.header;
+  fetchAdd(h->incidents, uint64_t{1});
+  char id[sizeof h->lastIncidentId] = {};
+  std::snprintf(id, sizeof id, "%s", incident_.id.c_str());
+  for (size_t i = 0; i < sizeof id; ++i) st(h->lastIncidentId[i], id[i]);
+  if (!ok) {
+    w_->dumpFailures_.fetch_add(1);
+    if (!dumpWriteWarned_) {
+      dumpWriteWarned_ = true;
+      logWarn("cannot write the %s dump of incident %s: %s (the job runs on; further failures are not reported)",
+              reasonWord(cause), incident_.id.c_str(), error.c_str());
+    }
+    return false;
+  }
+  logInfo("dumped %llu calls (%s: %s) to %s", static_cast<unsigned long long>(stats.writtenEntries), reasonWord(cause),
+          detail.c_str(), path.c_str());
+  return true;
+}
+
+void WatchdogLoop::pollTriggers(int64_t now) {
+  if (now < nextTriggerPoll_) return;
+  nextTriggerPoll_ = now + r_->config.triggerPollNs;
+  const std::string& dir = r_->jobDir;
+  if (!trigger::exists(dir, handledGeneration_ + 1)) return;
+  uint64_t g = handledGeneration_ + 1;
+  while (trigger::exists(dir, g + 1)) ++g;
+  handledGeneration_ = g;
+  trigger::Request q;
+  std::string error;
+  if (!trigger::read(dir, g, &q, &error)) {
+    logWarn("ignoring a trigger file: %s", error.c_str());
+    return;
+  }
+  if (!q.propagate || (incident_.active && incident_.id == q.incidentId)) return;
+  incident_ = Incident{};
+  incident_.active = true;
+  incident_.id = q.incidentId;
+  incident_.wallNs = q.wallNs;
+  incident_.triggerRank = q.triggerRank;
+  bool person = q.reason == "onDemand";
+  std::string detail = person ? "requested with `ncclfr trigger`" + (q.detail.empty() ? "" : ": " + q.detail)
+                              : "rank " + std::to_string(q.triggerRank) + " on " + q.host + " dumped (" + q.reason +
+                                    (q.detail.empty() ? "" : ": " + q.detail) + ")";
+  writeDump(person ? DumpCause::kOnDemand : DumpCause::kPeer, detail);
+  w_->incidents_.fetch_add(1);
+}
+
+void WatchdogLoop::reportHotWarnings() {
+  uint32_t raised = hotWarnings();
+  uint32_t fresh = raised & ~reportedWarnings_;
+  if (fresh == 0) return;
+  reportedWarnings_ |= fresh;
+  if (fresh & kWarnCommTableFull) logWarn("the communicator table is full; calls on further communicators pass through unrecorded");
+  if (fresh & kWarnP2PTableFull) logWarn("the point-to-point counter table is full; further peers get no p2p sequence numbers");
+  if (fresh & kWarnEventPoolEmpty) logWarn("CUDA events ran short; some calls are recorded without GPU times");
+  if (fresh & kWarnTooManyContexts) logWarn("more than %d CUDA contexts; calls on further ones are recorded without GPU times", kMaxContexts);
+  if (fresh & kWarnGroupStreams) logWarn("a group used more than %d streams; calls on further streams are recorded without GPU times", kMaxGroupStreams);
+  if (fresh & kWarnStackTableFull) logWarn("the call stack table is full; further distinct stacks are not recorded");
+  if (fresh & kWarnMissingFunction) logWarn("the loaded NCCL lacks a function the application called (it got ncclInvalidUsage)");
+}
+
+}  // namespace ncclfr::recorder
