@@ -54,10 +54,11 @@ int currentDevice() {
 
 namespace {
 
-void showVersion() {
+// As NCCL: rank 0 prints the version at NCCL_DEBUG=VERSION and WARN, every rank at INFO.
+void showVersion(int rank) {
   static std::once_flag once;
-  std::call_once(once, [] {
-    if (debugLevel() >= LogLevel::Version) {
+  std::call_once(once, [rank] {
+    if (debugLevel() > LogLevel::Warn || (debugLevel() != LogLevel::None && rank == 0)) {
       std::printf("NCCL version %d.%d.%d+ncclfr-sim\n", NCCL_MAJOR, NCCL_MINOR, NCCL_PATCH);
       std::fflush(stdout);
     }
@@ -145,7 +146,7 @@ ncclResult_t enqueue(const char* opName, Func func, const void* sendbuff, void* 
 
 ncclResult_t initRankDev(ncclComm_t* newcomm, int nranks, const ncclUniqueId& id, int rank, int cudaDev,
                          const ncclConfig_t* config, const char* funcName) {
-  showVersion();
+  showVersion(rank);
   if (newcomm == nullptr) {
     SIM_WARN(cudaDev, "CommInitRank : newcomm argument is NULL");
     return groupError(ncclInvalidArgument);
