@@ -379,9 +379,13 @@ void splitComm(const Comm& parent, Comm& c, const char* name, int color, int key
   ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
   config.blocking = gOpt.nonblocking ? 0 : 1;
   config.commName = name;
-  // NCCL writes the new handle before returning, even when a non-blocking split returns
-  // ncclInProgress, so the wait polls the new communicator.
-  ncclOk(ncclCommSplit(parent.comm, color, key, &c.comm, &config), "ncclCommSplit", &c);
+  // A non-blocking split returns ncclInProgress and leaves *newcomm NULL until the new communicator
+  // is ready; the work is tied to the parent, so that is the one to poll.
+  ncclOk(ncclCommSplit(parent.comm, color, key, &c.comm, &config), "ncclCommSplit", &parent);
+  if (c.comm == nullptr) {
+    std::fprintf(stderr, "rank %d: ncclCommSplit returned no communicator\n", gMe.rank);
+    abortAllAndExit(1);
+  }
   gAllComms.push_back(&c);
   CUDA_OK(cudaStreamCreateWithFlags(&c.stream, cudaStreamNonBlocking));
   ncclOk(ncclCommUserRank(c.comm, &c.rank), "ncclCommUserRank", &c);
