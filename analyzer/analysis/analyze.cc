@@ -57,6 +57,10 @@ namespace {
 
 constexpr size_t kNone = SIZE_MAX;
 constexpr size_t kMaxChain = 64;
+constexpr int32_t kMaxCommSize = 1 << 22;
+// Ranks without a dump that one stalled communicator names as blockers; the rest are counted.
+constexpr size_t kMaxMissingBlockers = 16;
+constexpr size_t kMaxListedMissing = 1 << 16;
 
 std::string fmtSeconds(int64_t ns) {
   char buf[32];
@@ -198,6 +202,8 @@ class Analyzer {
   std::map<Node, std::string> whyOf_;
   std::set<size_t> transportGroups_;          // chains that end in a stuck transport
   std::vector<Suspect> extra_;                // mismatch, died, error and p2p suspects outside chains
+  uint64_t memberBudget_ = uint64_t{1} << 24;  // comm-rank slots over all communicators
+  bool budgetNoted_ = false;
 };
 
 RankRef Analyzer::ref(size_t p) const {
@@ -264,13 +270,24 @@ void Analyzer::buildGroups() {
     for (uint32_t ci = 0; ci < d.comms.size(); ++ci) {
       const auto& c = d.comms[ci];
       if (c.state == schema::CommState::INIT_FAILED) continue;
-      if (c.size <= 0 || c.rank < 0 || c.rank >= c.size || c.size > (1 << 24)) {
+      if (c.size <= 0 || c.rank < 0 || c.rank >= c.size || c.size > kMaxCommSize) {
         v_.notes.push_back(d.label() + ": communicator " + hexId(c.id) + " has an impossible rank " +
                            std::to_string(c.rank) + " of " + std::to_string(c.size) + "; ignored");
         continue;
       }
+      auto found = groupById_.find(c.id);
+      if (found == groupById_.end() && memberBudget_ < static_cast<uint64_t>(c.size)) {
+        // Every rank of every communicator gets a slot, present or not; a damaged or hostile dump
+        // claiming huge communicators must not make that unbounded.
+        if (!budgetNoted_) {
+          v_.notes.push_back(d.label() + ": communicators larger than any job could have; ignored");
+          budgetNoted_ = true;
+        }
+        continue;
+      }
       auto [it, inserted] = groupById_.emplace(c.id, groups_.size());
       if (inserted) {
+        memberBudget_ -= static_cast<uint64_t>(c.size);
         Group g;
         g.id = c.id;
         g.size = c.size;
@@ -331,11 +348,19 @@ void Analyzer::inferMissingRanks() {
   for (const auto& d : job_.processes) {
     if (d.globalRank >= 0) present.insert(d.globalRank);
   }
+  // Ranks of the world nobody dumped. A world size is taken as given up to kMaxCommSize.
   std::set<int32_t> absent;
-  if (job_.worldSize > 0 && job_.worldSize <= (1 << 24)) {
+  int64_t absentCount = 0;
+  if (job_.worldSize > 0 && job_.worldSize <= kMaxCommSize) {
     for (int32_t r = 0; r < job_.worldSize; ++r) {
-      if (!present.count(r)) absent.insert(r);
+      if (present.count(r)) continue;
+      ++absentCount;
+      if (absent.size() < kMaxListedMissing) absent.insert(r);
     }
+  }
+  if (absentCount > static_cast<int64_t>(absent.size())) {
+    v_.notes.push_back(std::to_string(absentCount) + " ranks have no dump; the first " +
+                       std::to_string(absent.size()) + " are listed");
   }
   for (auto& g : groups_) {
     if (g.present == g.members.size()) continue;
@@ -411,10 +436,11 @@ void Analyzer::computeFrontiers() {
     if (f > maxE) continue;  // every present rank completed everything it issued
     g.frontier = f;
     g.stalled = true;
+    size_t missingBlockers = 0;
     for (auto& m : g.members) {
       if (m.proc == kNone) {
         m.state = RankState::kMissing;
-        g.blockers.push_back(static_cast<size_t>(&m - g.members.data()));
+        if (++missingBlockers <= kMaxMissingBlockers) g.blockers.push_back(static_cast<size_t>(&m - g.members.data()));
         continue;
       }
       const auto& d = proc(m.proc);
@@ -463,7 +489,24 @@ void Analyzer::checkMismatches() {
       g.alignedFrom = alo;
       g.alignedTo = ahi;
     }
-    if (hi < lo || hi - lo > (int64_t{1} << 26)) continue;
+    // The span of sequence numbers any rank holds. Rings of one communicator hold about the same
+    // window, so a span far beyond the longest run comes from a damaged dump: compare inside the
+    // window every rank holds instead, or not at all.
+    size_t longest = 0;
+    for (const auto& m : g.members) {
+      if (m.proc != kNone) longest = std::max(longest, commOf(m).fingerprints.size());
+    }
+    const int64_t maxSpan = 4 * static_cast<int64_t>(longest) + 65536;
+    if (hi >= lo && hi - lo > maxSpan) {
+      if (g.alignedFrom >= 0 && g.alignedTo - g.alignedFrom <= maxSpan) {
+        lo = g.alignedFrom;
+        hi = g.alignedTo;
+      } else {
+        v_.notes.push_back(commName(g) + ": the ranks' rings hold sequence numbers too far apart to compare");
+        continue;
+      }
+    }
+    if (hi < lo) continue;
     // Member-major: each member's run is read once, sequentially; the first holder of a sequence
     // number sets the reference and anyone who differs marks it. Who is wrong is decided below by
     // counting, so which rank came first never matters.
@@ -475,16 +518,19 @@ void Analyzer::checkMismatches() {
       if (m.proc == kNone) continue;
       const auto& c = commOf(m);
       if (c.fingerprints.empty()) continue;
-      size_t off = static_cast<size_t>(c.firstHeldSeq - lo);
-      const uint32_t* fp = c.fingerprints.data();
-      for (size_t k = 0, n = c.fingerprints.size(); k < n; ++k) {
+      // The part of this rank's run inside [lo, hi].
+      int64_t from = std::max(lo, c.firstHeldSeq), to = std::min(hi, c.lastHeldSeq());
+      if (from > to) continue;
+      const uint32_t* fp = c.fingerprints.data() + (from - c.firstHeldSeq);
+      uint32_t* ref = refs.data() + (from - lo);
+      char* conf = conflict.data() + (from - lo);
+      for (size_t k = 0, n = static_cast<size_t>(to - from + 1); k < n; ++k) {
         uint32_t x = fp[k];
         if (x == 0) continue;
-        uint32_t& r = refs[off + k];
-        if (r == 0) {
-          r = x;
-        } else if (r != x) {
-          conflict[off + k] = 1;
+        if (ref[k] == 0) {
+          ref[k] = x;
+        } else if (ref[k] != x) {
+          conf[k] = 1;
           any = true;
         }
       }

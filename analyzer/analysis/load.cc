@@ -24,11 +24,22 @@ namespace {
 constexpr size_t kPendingPerComm = 32;  // oldest pending calls of each communicator
 constexpr size_t kNewestEntries = 16;   // newest calls of the process
 constexpr size_t kErrorEntries = 8;     // calls that ended in an error
+constexpr size_t kMaxKeptEntries = 4096;  // in all, whatever the number of communicators
 // Bounds that keep a hostile dump from making the model large.
 constexpr size_t kMaxSignaturesPerComm = 256;
 constexpr int64_t kMaxSeqGap = 1 << 16;
 
 bool collective(schema::Op op) { return op != schema::Op::SEND && op != schema::Op::RECV; }
+
+// Text from a dump ends up on a terminal: control characters (escape sequences from a hostile or
+// damaged file) become '?', and length is bounded.
+std::string cleanText(capnp::Text::Reader t, size_t max = 4096) {
+  std::string s(t.cStr(), std::min<size_t>(t.size(), max));
+  for (auto& c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return s;
+}
 
 EntryView copyEntry(schema::Entry::Reader e, uint32_t index) {
   EntryView v;
@@ -87,26 +98,25 @@ void readDump(const DumpFile& file, ProcessDump* out) {
   out->formatMinor = file.minor();
 
   auto p = d.getProcess();
-  out->host = p.getHost().cStr();
+  out->host = cleanText(p.getHost());
   out->pid = p.getPid();
   out->globalRank = p.getGlobalRank();
   out->worldSize = p.getWorldSize();
   out->localRank = p.getLocalRank();
-  out->jobId = p.getJobId().cStr();
+  out->jobId = cleanText(p.getJobId());
   out->timing = p.getTiming();
   out->simulated = p.getSimulated();
   out->clockWallNs = p.getClock().getWallNs();
   out->clockMonoNs = p.getClock().getMonoNs();
   out->ringCapacity = p.getRingCapacity();
-  out->cmdline = p.getCmdline().cStr();
-  if (out->cmdline.size() > 4096) out->cmdline.resize(4096);
+  out->cmdline = cleanText(p.getCmdline());
 
   auto i = d.getInfo();
   out->reason = i.getReason();
-  out->detail = i.getDetail().cStr();
+  out->detail = cleanText(i.getDetail());
   out->dumpWallNs = i.getWallNs();
   out->dumpMonoNs = i.getMonoNs();
-  out->incidentId = i.getIncidentId().cStr();
+  out->incidentId = cleanText(i.getIncidentId());
   out->incidentWallNs = i.getIncidentWallNs();
   out->triggerRank = i.getTriggerRank();
   out->processDied = i.getProcessDied();
@@ -135,13 +145,18 @@ void readDump(const DumpFile& file, ProcessDump* out) {
     v.evictedEntries = c.getEvictedEntries();
     v.totalEntries = c.getTotalEntries();
     v.blocking = c.getBlocking();
-    v.name = c.getName().cStr();
+    v.name = cleanText(c.getName());
     auto p2p = c.getP2p();
     v.p2p.reserve(p2p.size());
     for (auto q : p2p) {
       v.p2p.push_back({q.getPeer(), q.getSend(), q.getLastEnqueuedSeq(), q.getLastStartedSeq(),
                        q.getLastCompletedSeq()});
     }
+    // Sorted, so CommView::p2pCounter can search: an all-to-all built from send/recv has two
+    // counters per peer.
+    std::sort(v.p2p.begin(), v.p2p.end(), [](const P2PCounterView& a, const P2PCounterView& b) {
+      return a.peer != b.peer ? a.peer < b.peer : a.send < b.send;
+    });
   }
 
   // One forward pass over the ring: fingerprints of every collective, and the indices of the
@@ -188,10 +203,13 @@ void readDump(const DumpFile& file, ProcessDump* out) {
       const P2PCounterView* counter = c.p2pCounter(e.getRoot(), op == schema::Op::SEND);
       pending = counter == nullptr || e.getP2pSeq() > counter->lastCompletedSeq;
     }
+    if (keep.size() >= kMaxKeptEntries) {
+      pending = false;
+    }
     if (pending && pendingKept[ci] < kPendingPerComm) {
       ++pendingKept[ci];
       keep.push_back(k);
-    } else if (state == schema::EntryState::ERROR && errorsKept < kErrorEntries) {
+    } else if (state == schema::EntryState::ERROR && errorsKept < kErrorEntries && keep.size() < kMaxKeptEntries) {
       ++errorsKept;
       keep.push_back(k);
     }

@@ -67,9 +67,11 @@ const CallSignature* CommView::signatureFor(uint32_t fp) const {
 }
 
 const P2PCounterView* CommView::p2pCounter(int32_t peer, bool send) const {
-  for (const auto& c : p2p) {
-    if (c.peer == peer && c.send == send) return &c;
-  }
+  auto it = std::lower_bound(p2p.begin(), p2p.end(), std::make_pair(peer, send),
+                             [](const P2PCounterView& c, const std::pair<int32_t, bool>& k) {
+                               return c.peer != k.first ? c.peer < k.first : c.send < k.second;
+                             });
+  if (it != p2p.end() && it->peer == peer && it->send == send) return &*it;
   return nullptr;
 }
 

@@ -122,6 +122,10 @@ json verdictToJson(const Verdict& v) {
   return j;
 }
 
+std::string verdictJsonText(const Verdict& v, int indent) {
+  return verdictToJson(v).dump(indent, ' ', false, json::error_handler_t::replace);
+}
+
 std::string renderText(const Verdict& v, bool verbose) {
   std::string out;
   auto line = [&](const std::string& s) { out += s + "\n"; };

@@ -50,7 +50,7 @@ int runAnalyze(const AnalyzeArgs& a) {
   if (!a.verbose && job.processes.size() > 64) ao.maxHealthyCommRanks = 64;
   Verdict v = analyze(job, ao);
   if (a.json) {
-    std::cout << verdictToJson(v).dump(2) << "\n";
+    std::cout << verdictJsonText(v) << "\n";
   } else {
     std::cout << renderText(v, a.verbose);
   }

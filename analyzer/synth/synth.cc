@@ -489,6 +489,12 @@ bool writeJob(const Options& opts, const std::string& dir, Result* result, std::
   }
   plan.tp = o.tp > 0 ? o.tp : std::min(8, o.ranks);
   while (o.tp <= 0 && o.ranks % plan.tp != 0) --plan.tp;
+  // A pipeline is needed for point-to-point traffic: leave room for two stages.
+  while (o.tp <= 0 && o.pp <= 0 && o.scenario == "unmatched_p2p" && plan.tp > 1 && o.ranks / plan.tp < 2) {
+    do {
+      --plan.tp;
+    } while (o.ranks % plan.tp != 0);
+  }
   if (o.pp > 0) {
     plan.pp = o.pp;
   } else {

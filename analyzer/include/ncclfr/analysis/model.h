@@ -93,7 +93,7 @@ struct CommView {
   uint64_t totalEntries = 0;
   bool blocking = true;
   std::string name;
-  std::vector<P2PCounterView> p2p;
+  std::vector<P2PCounterView> p2p;  // sorted by (peer, send)
 
   // Fingerprints of the collectives the ring still holds: fingerprints[i] is sequence number
   // firstHeldSeq + i; 0 where the ring does not hold it (a torn entry, a gap).

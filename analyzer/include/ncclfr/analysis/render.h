@@ -14,6 +14,8 @@ namespace ncclfr::analysis {
 inline constexpr int kVerdictFormat = 1;
 
 nlohmann::json verdictToJson(const Verdict& verdict);
+// The JSON text, indented; bytes that are not UTF-8 (damaged dumps) become U+FFFD.
+std::string verdictJsonText(const Verdict& verdict, int indent = 2);
 
 // The human report; `verbose` lists every communicator, not only the stalled ones.
 std::string renderText(const Verdict& verdict, bool verbose = false);
