@@ -617,7 +617,13 @@ ncclResult_t abortLike(ncclComm_t comm, const char* what, shm::CommState state, 
   if (r == nullptr) return forward();
   InsideRecorder inside(t);
   uint32_t slot = r->lookupComm(comm);
-  if (r->watchdog != nullptr) {
+  // Only a communicator that could have work pending is worth a dump (not a null, failed or
+  // already ended one).
+  uint32_t current = slot != kNoSlot ? ld(r->ring.comms[slot].state) : 0;
+  bool usable = slot != kNoSlot && (current == static_cast<uint32_t>(shm::CommState::kLive) ||
+                                    current == static_cast<uint32_t>(shm::CommState::kInitializing) ||
+                                    current == static_cast<uint32_t>(shm::CommState::kRevoked));
+  if (r->watchdog != nullptr && usable) {
     try {
       std::string detail = std::string(what) + " called";
       if (slot != kNoSlot) {

@@ -64,7 +64,7 @@ void onExit() {
     st(r->ring.header->state, static_cast<uint32_t>(shm::ProcessState::kExiting), std::memory_order_release);
     // Clean exit: the ring has nothing salvage could add to the dumps already written.
     if (!keep && !r->ring.anonymous && !r->ring.path.empty()) ::unlink(r->ring.path.c_str());
-    else if (keep) logWarn("keeping %s for `ncclfr salvage` (a dump could not be written)", r->ring.path.c_str());
+    else if (keep) logInfo("keeping %s for `ncclfr salvage`", r->ring.path.c_str());
   } catch (...) {
   }
 }

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 
 #include "log.h"
 #include "recorder.h"
@@ -22,6 +23,8 @@ std::atomic<Recorder*> gSignalRecorder{nullptr};
 std::atomic<pid_t> gSignalOwner{0};
 std::atomic<int> gDumpSignal{0};
 std::atomic<int> gTermBusy{0};
+// The ring file's path, copied at installation so the handler can unlink it without allocating.
+char gRingPath[4096];
 
 bool isDefaultOrIgnore(const struct sigaction& sa) {
   return !(sa.sa_flags & SA_SIGINFO) && (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN);
@@ -73,7 +76,13 @@ void onDumpSignal(int sig, siginfo_t* info, void* context) {
   if (r != nullptr && r->watchdog != nullptr && ownsProcess()) {
     // One dump at a time; a second SIGTERM while the first waits goes straight to the chain.
     if (gTermBusy.exchange(1) == 0) {
-      r->watchdog->signalDumpAndWait(sig, kSignalDumpWaitMs);
+      bool dumped = r->watchdog->signalDumpAndWait(sig, kSignalDumpWaitMs) && !r->watchdog->incidentDumpFailed();
+      // The default action ends the process without exit handlers: the dump holds what the ring
+      // does, so free the shared memory here (unlink is async-signal-safe).
+      if (isTerm && dumped && isDefaultOrIgnore(gPrevious[sig]) && gPrevious[sig].sa_handler == SIG_DFL &&
+          gRingPath[0] != '\0') {
+        unlink(gRingPath);
+      }
       gTermBusy.store(0);
     }
   }
@@ -101,10 +110,12 @@ void installSignalHandlers(Recorder* recorder) {
   gSignalRecorder.store(recorder);
   gSignalOwner.store(getpid());
   gDumpSignal.store(recorder->config.dumpSignal);
+  if (!recorder->ring.anonymous && recorder->ring.path.size() < sizeof gRingPath) {
+    std::memcpy(gRingPath, recorder->ring.path.c_str(), recorder->ring.path.size() + 1);
+  }
   for (int sig : kCrashSignals) install(sig, onCrash);
   install(SIGTERM, onDumpSignal);
   if (recorder->config.dumpSignal > 0) install(recorder->config.dumpSignal, onDumpSignal);
-  (void)isDefaultOrIgnore;
 }
 
 }  // namespace ncclfr::recorder

@@ -329,7 +329,7 @@ void WatchdogLoop::run() {
   int64_t now = monoNowNs();
   nextTriggerPoll_ = now + r_->config.triggerPollNs;
   nextErrorPoll_ = now + kAsyncErrorPollNs;
-  seenCallErrors_ = ld(r_->callErrors, std::memory_order_acquire);
+  seenCallErrors_ = 0;  // errors from before the loop ran are errors all the same
   seenAsyncError_.assign(ring_.header->commCapacity, 0);
   while (!w_->stopping_.load()) {
     int64_t waitNs = anyPending() ? kBusyPollNs : kIdlePollNs;
@@ -1015,9 +1015,10 @@ bool WatchdogLoop::joinOrStart(DumpCause cause, const std::string& detail, bool 
       incident_.triggerRank = winner.triggerRank;
       break;
     case trigger::PublishResult::kFailed:
+      // Reported at info level only: the dump, written to the same folder, fails too and says so.
       if (!triggerWriteWarned_) {
         triggerWriteWarned_ = true;
-        logWarn("cannot ask the other ranks to dump: %s", error.c_str());
+        logInfo("cannot ask the other ranks to dump: %s", error.c_str());
       }
       break;
   }
@@ -1062,8 +1063,9 @@ bool WatchdogLoop::writeDump(DumpCause cause, const std::string& detail) {
     w_->dumpFailures_.fetch_add(1);
     if (!dumpWriteWarned_) {
       dumpWriteWarned_ = true;
-      logWarn("cannot write the %s dump of incident %s: %s (the job runs on; further failures are not reported)",
-              reasonWord(cause), incident_.id.c_str(), error.c_str());
+      logWarn("cannot write the %s dump of incident %s: %s (the job runs on%s%s; further failures are not reported)",
+              reasonWord(cause), incident_.id.c_str(), error.c_str(),
+              ring_.anonymous ? "" : "; its ring stays in ", ring_.anonymous ? "" : ring_.path.c_str());
     }
     return false;
   }

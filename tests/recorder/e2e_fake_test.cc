@@ -1,0 +1,487 @@
+// End-to-end tests of libncclfr.so preloaded into real processes, over the test-only fake NCCL
+// (tests/recorder/fake_nccl.cc): no GPU and no sim/ needed, so timing is host-only. They cover the
+// interposition (every call once, NCCL's internal calls not twice), the ring and its counters, every
+// trigger that needs no GPU, signals, fork, salvage, and degradation. The GPU side (events, device
+// stalls) is tested on sim/ in e2e_sim_test.cc.
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <regex>
+#include <set>
+
+#include "process_harness.h"
+
+using namespace rectest;
+using ncclfr::schema::DumpReason;
+using ncclfr::schema::Op;
+
+namespace {
+
+std::string preload() {
+  std::string runtime = NCCLFR_TEST_SANITIZER_RUNTIME;
+  return runtime.empty() ? std::string(NCCLFR_TEST_RECORDER_LIB) : runtime + " " + NCCLFR_TEST_RECORDER_LIB;
+}
+
+// Each process of a fake-NCCL job is a world of its own (the fake has no wires); NCCLFR_RANK gives
+// it its place in the job, which is all the recorder's triggers need.
+std::map<std::string, std::string> jobEnv(const Workspace& w, const std::string& job, int rank = 0) {
+  return {
+      {"LD_PRELOAD", preload()},
+      {"LD_LIBRARY_PATH", std::string(NCCLFR_TEST_FAKE_NCCL_DIR) + ":" + NCCLFR_TEST_CUDA_LIB_DIR},
+      {"NCCLFR_SHM_DIR", w.shm()},
+      {"NCCLFR_DUMP_DIR", w.dumps()},
+      {"NCCLFR_JOB", job},
+      {"NCCLFR_TIMEOUT", "1s"},
+      {"NCCLFR_TRIGGER_POLL", "100ms"},
+      {"NCCLFR_RANK", std::to_string(rank)},
+      {"RANK", "0"},
+      {"WORLD_SIZE", "1"},
+  };
+}
+
+std::vector<std::string> jobArgs(const Workspace& w, const std::string& scenario, int calls,
+                                 std::vector<std::string> extra = {}) {
+  std::vector<std::string> a = {NCCLFR_TEST_JOB, "--uid-file", w.path("uid-" + scenario + std::to_string(calls)),
+                                "--scenario", scenario, "--calls", std::to_string(calls)};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+// Lines ncclfr printed, leaving out the one about this machine having no CUDA driver (the fake NCCL
+// runs without one).
+int warnings(const std::string& err) { return countLines(err, "ncclfr[") - countLines(err, "no CUDA driver"); }
+
+// Expected counts printed by recorder_test_job's exact scenario.
+struct Expected {
+  long coll = 0;
+  std::map<int, long> send, recv;
+};
+std::map<int, Expected> parseExpected(const std::string& out) {
+  std::map<int, Expected> m;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream l(line);
+    std::string word;
+    int comm;
+    if (!(l >> word) || word != "comm" || !(l >> comm)) continue;
+    Expected e;
+    while (l >> word) {
+      if (word == "coll") l >> e.coll;
+      else if (word == "send" || word == "recv") {
+        int peer;
+        long n;
+        l >> peer >> n;
+        (word == "send" ? e.send : e.recv)[peer] = n;
+      }
+    }
+    m[comm] = e;
+  }
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("exactness: every call of several threads and communicators is recorded once, with exact sequence numbers") {
+  Workspace w;
+  auto env = jobEnv(w, "exact");
+  env["NCCLFR_DUMP_ON_EXIT"] = "1";
+  constexpr int kThreads = 4, kComms = 2, kRounds = 40;
+  Process p(jobArgs(w, "exact", kRounds, {"--threads", std::to_string(kThreads), "--comms", std::to_string(kComms)}),
+            env, w.path("out"), w.path("err"));
+  REQUIRE(p.wait());
+  INFO(p.err());
+  REQUIRE(p.exitedWith(0));
+  auto expected = parseExpected(p.out());
+  REQUIRE(expected.size() == kThreads * kComms + 1);
+  auto dumps = dumpsIn(w.dumps());
+  REQUIRE(dumps.size() == 1);
+  auto d = dumps[0]->dump();
+  CHECK(d.getInfo().getReason() == DumpReason::EXIT);
+  CHECK(d.getInfo().getEvictedEntries() == 0);
+  CHECK(d.getInfo().getTornEntries() == 0);
+  auto comms = d.getComms();
+  REQUIRE(comms.size() == kThreads * kComms + 1);
+  long total = 0;
+  for (auto& [i, e] : expected) {
+    long p2p = 0;
+    for (auto& [peer, n] : e.send) p2p += n;
+    for (auto& [peer, n] : e.recv) p2p += n;
+    total += e.coll + p2p;
+    auto c = comms[static_cast<unsigned>(i)];
+    CHECK(c.getTotalEntries() == static_cast<uint64_t>(e.coll + p2p));
+    CHECK(c.getLastEnqueuedSeq() == e.coll - 1);
+    CHECK(c.getEvictedEntries() == 0);
+    CHECK(c.getState() == ncclfr::schema::CommState::DESTROYED);
+    CHECK(c.getRank() == 0);
+    CHECK(c.getSize() == 1);
+    if (i > 0) {
+      CHECK(c.getCreatedBy() == ncclfr::schema::CommOrigin::SPLIT);
+      CHECK(c.getParentId() == comms[0].getId());
+      CHECK(c.getSplitColor() == 0);
+    } else {
+      CHECK(c.getCreatedBy() == ncclfr::schema::CommOrigin::INIT_RANK);
+    }
+  }
+  // All children of one parent get distinct ids (the split count is hashed in).
+  std::set<uint64_t> ids;
+  for (auto c : comms) ids.insert(c.getId());
+  CHECK(ids.size() == comms.size());
+  auto entries = d.getEntries();
+  REQUIRE(entries.size() == static_cast<unsigned>(total));
+  CHECK(d.getInfo().getTotalEntries() == static_cast<uint64_t>(total));
+  // Per communicator: seq counts every collective in call order, opSeq each type, p2pSeq each
+  // (peer, direction); one thread per communicator; send and recv of a round share a group.
+  std::map<uint32_t, int64_t> nextSeq;
+  std::map<std::pair<uint32_t, int>, uint32_t> nextOpSeq;
+  std::map<std::tuple<uint32_t, int, bool>, int64_t> nextP2p;
+  std::map<uint32_t, uint32_t> threadOf;
+  std::map<uint32_t, long> broadcasts;
+  uint32_t lastGroup = 0;
+  for (auto e : entries) {
+    uint32_t c = e.getComm();
+    auto [it, fresh] = threadOf.emplace(c, e.getThreadId());
+    CHECK(it->second == e.getThreadId());
+    CHECK(e.getCallDurationNs() > 0);
+    CHECK(e.getResult() == 0);
+    if (e.getOp() == Op::SEND || e.getOp() == Op::RECV) {
+      bool send = e.getOp() == Op::SEND;
+      CHECK(e.getP2pSeq() == nextP2p[{c, e.getRoot(), send}]++);
+      CHECK(e.getSeq() == nextSeq[c] - 1);  // the last collective issued before it
+      CHECK(e.getGroupId() != 0);
+      if (send) lastGroup = e.getGroupId();
+      else CHECK(e.getGroupId() == lastGroup);
+    } else {
+      CHECK(e.getSeq() == nextSeq[c]++);
+      CHECK(e.getOpSeq() == nextOpSeq[{c, static_cast<int>(e.getOp())}]++);
+      CHECK(e.getP2pSeq() == -1);
+      CHECK(e.getGroupId() == 0);
+      if (e.getOp() == Op::BROADCAST) ++broadcasts[c];
+    }
+  }
+  // ncclBcast calls ncclBroadcast inside NCCL: one entry per call, not two.
+  for (uint32_t c = 1; c < comms.size(); ++c) CHECK(broadcasts[c] == kRounds);
+  for (uint32_t c = 1; c < comms.size(); ++c) {
+    REQUIRE(comms[c].getP2p().size() == 2);
+    CHECK(comms[c].getP2p()[0].getLastEnqueuedSeq() == kRounds - 1);
+  }
+  // Clean exit: the ring file is gone.
+  CHECK(countFiles(w.shm(), ".ring") == 0);
+}
+
+TEST_CASE("a full ring evicts the oldest calls and keeps the counters exact") {
+  Workspace w;
+  auto env = jobEnv(w, "wrap");
+  env["NCCLFR_DUMP_ON_EXIT"] = "1";
+  env["NCCLFR_BUFFER"] = "64";
+  Process p(jobArgs(w, "exact", 30), env, w.path("out"), w.path("err"));
+  REQUIRE(p.wait());
+  REQUIRE(p.exitedWith(0));
+  auto dumps = dumpsIn(w.dumps());
+  REQUIRE(dumps.size() == 1);
+  auto d = dumps[0]->dump();
+  constexpr long kTotal = 30 * 7;
+  CHECK(d.getEntries().size() == 64);
+  CHECK(d.getInfo().getTotalEntries() == kTotal);
+  CHECK(d.getInfo().getEvictedEntries() == kTotal - 64);
+  CHECK(d.getInfo().getLastEvictedIndex() == kTotal - 64 - 1);
+  auto c = d.getComms()[1];
+  CHECK(c.getTotalEntries() == kTotal);
+  CHECK(c.getEvictedEntries() == kTotal - 64);
+  CHECK(c.getLastEnqueuedSeq() == 30 * 5 - 1);
+  CHECK(c.getP2p()[0].getLastEnqueuedSeq() == 29);
+}
+
+TEST_CASE("NCCLFR_ENABLE=0 is a pure passthrough") {
+  Workspace w;
+  auto env = jobEnv(w, "off");
+  env["NCCLFR_ENABLE"] = "0";
+  env["NCCLFR_DUMP_ON_EXIT"] = "1";
+  Process p(jobArgs(w, "exact", 5), env, w.path("out"), w.path("err"));
+  REQUIRE(p.wait());
+  CHECK(p.exitedWith(0));
+  CHECK(p.err().empty());
+  CHECK_FALSE(fs::exists(w.shm()));
+  CHECK_FALSE(fs::exists(w.dumps()));
+}
+
+TEST_CASE("a call stuck inside NCCL is a stall, and the peer trigger makes the other rank dump too") {
+  Workspace w;
+  auto stuckEnv = jobEnv(w, "stall", 0);
+  stuckEnv["FAKE_NCCL_BLOCK_AT"] = "5";
+  auto idleEnv = jobEnv(w, "stall", 1);
+  // Two processes of one job that do not talk to each other (the fake NCCL has no wires): rank 0
+  // gets stuck in its 6th all-reduce; rank 1 has nothing pending at all.
+  Process idle(jobArgs(w, "idle", 3, {"--uid-file", w.path("uid1")}), idleEnv, w.path("out1"), w.path("err1"));
+  REQUIRE(waitUntil([&] { return idle.outContains("ready"); }));
+  Process stuck(jobArgs(w, "idle", 10, {"--uid-file", w.path("uid0")}), stuckEnv, w.path("out0"), w.path("err0"));
+  REQUIRE(waitUntil([&] { return countDumps(w.dumps()) >= 2; }));
+  auto dumps = dumpsIn(w.dumps());
+  REQUIRE(dumps.size() == 2);
+  std::map<int, ncclfr::schema::Dump::Reader> byRank;
+  for (auto& f : dumps) byRank.emplace(f->dump().getProcess().getGlobalRank(), f->dump());
+  REQUIRE(byRank.count(0));
+  REQUIRE(byRank.count(1));
+  auto d0 = byRank.at(0), d1 = byRank.at(1);
+  CHECK(d0.getInfo().getReason() == DumpReason::STALL);
+  CHECK(std::string(d0.getInfo().getDetail().cStr()).find("has not returned") != std::string::npos);
+  CHECK(d1.getInfo().getReason() == DumpReason::PEER_REQUEST);
+  CHECK(std::string(d0.getInfo().getIncidentId().cStr()) == d1.getInfo().getIncidentId().cStr());
+  CHECK(d0.getInfo().getTriggerRank() == 0);
+  CHECK(d1.getInfo().getTriggerRank() == 0);
+  // The stuck call is in rank 0's dump, not returned.
+  auto e0 = d0.getEntries();
+  REQUIRE(e0.size() == 6);
+  CHECK(e0[5].getCallDurationNs() == 0);
+  CHECK(e0[4].getCallDurationNs() > 0);
+  CHECK(d1.getEntries().size() == 3);
+  // One incident: nobody dumps again while it lasts.
+  CHECK_FALSE(waitUntil([&] { return countDumps(w.dumps()) > 2; }, std::chrono::milliseconds(1500)));
+}
+
+TEST_CASE("an error returned by a call is an incident") {
+  Workspace w;
+  auto env = jobEnv(w, "error");
+  env["FAKE_NCCL_FAIL_AT"] = "3";
+  Process p(jobArgs(w, "idle", 6, {"--keep-going"}), env, w.path("out"), w.path("err"));
+  REQUIRE(waitUntil([&] { return countDumps(w.dumps()) == 1; }));
+  auto files = dumpsIn(w.dumps());
+  auto d = files[0]->dump();
+  CHECK(d.getInfo().getReason() == DumpReason::NCCL_ERROR);
+  CHECK(std::string(d.getInfo().getDetail().cStr()).find("ncclInternalError") != std::string::npos);
+  auto e = d.getEntries();
+  REQUIRE(e.size() >= 4);
+  CHECK(e[3].getResult() == 3);
+  CHECK(e[3].getState() == ncclfr::schema::EntryState::ERROR);
+  CHECK(d.getComms()[0].getLastAsyncError() == 3);
+}
+
+TEST_CASE("ncclCommGetAsyncError reporting an error is an incident") {
+  Workspace w;
+  auto env = jobEnv(w, "async");
+  env["FAKE_NCCL_ASYNC_ERROR_AFTER"] = "2";
+  Process p(jobArgs(w, "idle", 2), env, w.path("out"), w.path("err"));
+  REQUIRE(waitUntil([&] { return countDumps(w.dumps()) == 1; }));
+  auto files = dumpsIn(w.dumps());
+  auto d = files[0]->dump();
+  CHECK(d.getInfo().getReason() == DumpReason::NCCL_ERROR);
+  CHECK(std::string(d.getInfo().getDetail().cStr()).find("ncclRemoteError") != std::string::npos);
+  CHECK(d.getComms()[0].getLastAsyncError() == 6);
+}
+
+TEST_CASE("ncclCommAbort dumps first, then forwards") {
+  Workspace w;
+  Process p(jobArgs(w, "abort", 4), jobEnv(w, "abort"), w.path("out"), w.path("err"));
+  REQUIRE(p.wait());
+  INFO(p.err());
+  CHECK(p.exitedWith(0));
+  CHECK(p.outContains("aborted"));
+  auto dumps = dumpsIn(w.dumps());
+  REQUIRE(dumps.size() == 1);
+  auto d = dumps[0]->dump();
+  CHECK(d.getInfo().getReason() == DumpReason::ABORT);
+  CHECK(d.getEntries().size() == 4);
+  // Dumped before the abort went through: the communicator was still live in the dump.
+  CHECK(d.getComms()[0].getState() == ncclfr::schema::CommState::LIVE);
+}
+
+TEST_CASE("SIGTERM: a full dump, then the handler installed before us runs") {
+  Workspace w;
+  Process p(jobArgs(w, "idle", 5, {"--term-handler", "--marker", w.path("marker")}), jobEnv(w, "term"), w.path("out"),
+            w.path("err"));
+  REQUIRE(waitUntil([&] { return p.outContains("ready"); }));
+  p.signal(SIGTERM);
+  REQUIRE(p.wait());
+  INFO(p.err());
+  CHECK(p.exitedWith(42));
+  CHECK(readFile(w.path("marker")) == "term handler ran\n");
+  auto dumps = dumpsIn(w.dumps());
+  REQUIRE(dumps.size() == 1);
+  CHECK(dumps[0]->dump().getInfo().getReason() == DumpReason::SIGNAL);
+  CHECK(std::string(dumps[0]->dump().getInfo().getDetail().cStr()).find("SIGTERM") != std::string::npos);
+  CHECK(dumps[0]->dump().getEntries().size() == 5);
+}
+
+TEST_CASE("SIGTERM with the default disposition: a dump, then the process ends by SIGTERM") {
+  Workspace w;
+  Process p(jobArgs(w, "idle", 5), jobEnv(w, "term-default"), w.path("out"), w.path("err"));
+  REQUIRE(waitUntil([&] { return p.outContains("ready"); }));
+  p.signal(SIGTERM);
+  REQUIRE(p.wait());
+  CHECK(p.killedBy(SIGTERM));
+  REQUIRE(countDumps(w.dumps()) == 1);
+  // The dump holds everything, so the ring's shared memory was freed.
+  CHECK(countFiles(w.shm(), ".ring") == 0);
+}
+
+TEST_CASE("NCCLFR_DUMP_SIGNAL asks for a dump and the process runs on") {
+  Workspace w;
+  auto env = jobEnv(w, "usr2");
+  env["NCCLFR_DUMP_SIGNAL"] = "SIGUSR2";
+  Process p(jobArgs(w, "idle", 3), env, w.path("out"), w.path("err"));
+  REQUIRE(waitUntil([&] { return p.outContains("ready"); }));
+  p.signal(SIGUSR2);
+  REQUIRE(waitUntil([&] { return countDumps(w.dumps()) == 1; }));
+  CHECK_FALSE(p.wait(std::chrono::milliseconds(300)));  // still running
+  auto files = dumpsIn(w.dumps());
+  auto d = files[0]->dump();
+  CHECK(d.getInfo().getReason() == DumpReason::SIGNAL);
+  CHECK(std::string(d.getInfo().getDetail().cStr()).find("SIGUSR2") != std::string::npos);
+}
+
+TEST_CASE("ncclfr trigger asks every rank of a live job for dumps; a second trigger is a new incident") {
+  Workspace w;
+  Process r0(jobArgs(w, "idle", 2, {"--uid-file", w.path("u0")}), jobEnv(w, "manual", 0), w.path("o0"), w.path("e0"));
+  Process r1(jobArgs(w, "idle", 3, {"--uid-file", w.path("u1")}), jobEnv(w, "manual", 1), w.path("o1"), w.path("e1"));
+  REQUIRE(waitUntil([&] { return r0.outContains("ready") && r1.outContains("ready"); }));
+  std::string jobDir = w.dumps() + "/manual";
+  for (int round = 1; round <= 2; ++round) {
+    Process cli({NCCLFR_TEST_CLI, "trigger", jobDir, "--detail", "round " + std::to_string(round)}, {},
+                w.path("cli-out"), w.path("cli-err"));
+    REQUIRE(cli.wait());
+    INFO(cli.err());
+    REQUIRE(cli.exitedWith(0));
+    CHECK(cli.outContains("asked every rank"));
+    REQUIRE(waitUntil([&] { return countDumps(w.dumps()) == static_cast<size_t>(2 * round); }));
+  }
+  auto dumps = dumpsIn(w.dumps());
+  REQUIRE(dumps.size() == 4);
+  std::map<std::string, int> perIncident;
+  for (auto& f : dumps) {
+    auto info = f->dump().getInfo();
+    CHECK(info.getReason() == DumpReason::ON_DEMAND);
+    CHECK(info.getTriggerRank() == -1);
+    ++perIncident[info.getIncidentId().cStr()];
+  }
+  REQUIRE(perIncident.size() == 2);
+  for (auto& [id, n] : perIncident) {
+    CHECK(n == 2);
+    CHECK(id.find("-manual") != std::string::npos);
+  }
+}
+
+TEST_CASE("after SIGKILL, ncclfr salvage recovers every entry and says the process died") {
+  Workspace w;
+  constexpr int kCalls = 300;
+  Process p(jobArgs(w, "idle", kCalls), jobEnv(w, "killed"), w.path("out"), w.path("err"));
+  REQUIRE(waitUntil([&] { return p.outContains("ready"); }));
+  p.signal(SIGKILL);
+  REQUIRE(p.wait());
+  REQUIRE(countFiles(w.shm(), ".ring") == 1);
+  Process salvage({NCCLFR_TEST_CLI, "salvage", "--shm-dir", w.shm(), "-o", w.dumps()}, {}, w.path("s-out"),
+                  w.path("s-err"));
+  REQUIRE(salvage.wait());
+  INFO(salvage.out() + salvage.err());
+  REQUIRE(salvage.exitedWith(0));
+  CHECK(salvage.outContains("dead (killed without a chance to dump"));
+  CHECK(salvage.outContains("1 dead, 0 alive"));
+  auto dumps = dumpsIn(w.dumps());
+  REQUIRE(dumps.size() == 1);
+  auto d = dumps[0]->dump();
+  CHECK(d.getInfo().getReason() == DumpReason::SALVAGED);
+  CHECK(d.getInfo().getProcessDied());
+  CHECK(d.getInfo().getWriterPid() != 0);
+  CHECK(d.getProcess().getPid() == static_cast<uint32_t>(p.pid()));
+  REQUIRE(d.getEntries().size() == kCalls);
+  CHECK(d.getInfo().getTornEntries() == 0);
+  for (uint32_t i = 0; i < kCalls; ++i) CHECK(d.getEntries()[i].getSeq() == i);
+  CHECK(d.getComms()[0].getLastEnqueuedSeq() == kCalls - 1);
+  // Salvaged rings are removed once dumped.
+  CHECK(countFiles(w.shm(), ".ring") == 0);
+}
+
+TEST_CASE("a crash marks the ring, and salvage names the signal") {
+  Workspace w;
+  Process p(jobArgs(w, "crash", 7), jobEnv(w, "crash"), w.path("out"), w.path("err"));
+  REQUIRE(p.wait());
+  CHECK(p.killedBy(SIGABRT));
+  REQUIRE(countFiles(w.shm(), ".ring") == 1);
+  Process salvage({NCCLFR_TEST_CLI, "salvage", "--shm-dir", w.shm(), "-o", w.dumps()}, {}, w.path("s-out"),
+                  w.path("s-err"));
+  REQUIRE(salvage.wait());
+  REQUIRE(salvage.exitedWith(0));
+  CHECK(salvage.outContains("crashed with SIGABRT"));
+  auto dumps = dumpsIn(w.dumps());
+  REQUIRE(dumps.size() == 1);
+  CHECK(dumps[0]->dump().getEntries().size() == 7);
+}
+
+TEST_CASE("a forked child records nothing into the parent's ring; an exec'd child records on its own") {
+  Workspace w;
+  auto env = jobEnv(w, "fork");
+  env["NCCLFR_DUMP_ON_EXIT"] = "1";
+  Process p(jobArgs(w, "fork", 10, {"--exec-child"}), env, w.path("out"), w.path("err"));
+  REQUIRE(p.wait());
+  INFO(p.err());
+  REQUIRE(p.exitedWith(0));
+  auto dumps = dumpsIn(w.dumps());
+  REQUIRE(dumps.size() == 2);
+  int parents = 0, children = 0;
+  for (auto& f : dumps) {
+    auto d = f->dump();
+    if (d.getProcess().getPid() == static_cast<uint32_t>(p.pid())) {
+      ++parents;
+      // 10 calls before the fork and 10 after; the child's 10 in between are not here.
+      REQUIRE(d.getEntries().size() == 20);
+      std::set<uint32_t> threads;
+      for (auto e : d.getEntries()) threads.insert(e.getThreadId());
+      CHECK(threads == std::set<uint32_t>{static_cast<uint32_t>(p.pid())});
+      CHECK(d.getComms()[0].getLastEnqueuedSeq() == 19);
+    } else {
+      ++children;
+      CHECK(d.getEntries().size() == 10 * 7);  // the exec'd `exact` run
+    }
+  }
+  CHECK(parents == 1);
+  CHECK(children == 1);
+  CHECK(countFiles(w.shm(), ".ring") == 0);
+}
+
+TEST_CASE("an unwritable dump folder: the job runs on, with one warning") {
+  Workspace w;
+  { std::ofstream(w.path("plain-file")) << "not a folder\n"; }
+  auto env = jobEnv(w, "unwritable");
+  env["NCCLFR_DUMP_DIR"] = w.path("plain-file") + "/dumps";
+  env["FAKE_NCCL_FAIL_AT"] = "2";
+  Process p(jobArgs(w, "abort", 5, {"--keep-going"}), env, w.path("out"), w.path("err"));
+  REQUIRE(p.wait());
+  INFO(p.err());
+  CHECK(p.exitedWith(0));
+  CHECK(p.outContains("aborted"));
+  CHECK(warnings(p.err()) == 1);
+  CHECK(countLines(p.err(), "cannot write the") == 1);
+  // The ring stays for salvage, since no dump could be written.
+  CHECK(countFiles(w.shm(), ".ring") == 1);
+}
+
+TEST_CASE("a non-blocking communicator is recorded once it is ready") {
+  Workspace w;
+  auto env = jobEnv(w, "nb");
+  env["NCCLFR_DUMP_ON_EXIT"] = "1";
+  Process p(jobArgs(w, "nonblocking", 4), env, w.path("out"), w.path("err"));
+  REQUIRE(p.wait());
+  INFO(p.err());
+  REQUIRE(p.exitedWith(0));
+  auto dumps = dumpsIn(w.dumps());
+  REQUIRE(dumps.size() == 1);
+  auto d = dumps[0]->dump();
+  auto c = d.getComms()[0];
+  CHECK_FALSE(c.getBlocking());
+  CHECK(std::string(c.getName().cStr()) == "nb-world");
+  CHECK(c.getCreatedBy() == ncclfr::schema::CommOrigin::INIT_RANK_CONFIG);
+  CHECK(c.getInitDurationNs() > 0);
+  CHECK(d.getEntries().size() == 4);
+  for (auto e : d.getEntries()) CHECK(e.getResult() == 7);  // ncclInProgress, passed through
+}
+
+TEST_CASE("a bad NCCLFR_ value gives one warning line and the default") {
+  Workspace w;
+  auto env = jobEnv(w, "badvalue");
+  env["NCCLFR_TIMEOUT"] = "soonish";
+  Process p(jobArgs(w, "exact", 2), env, w.path("out"), w.path("err"));
+  REQUIRE(p.wait());
+  CHECK(p.exitedWith(0));
+  CHECK(warnings(p.err()) == 1);
+  CHECK(countLines(p.err(), "NCCLFR_TIMEOUT='soonish'") == 1);
+}

@@ -1,0 +1,305 @@
+// recorder_test_job: a plain NCCL program (CUDA and NCCL headers, no ncclfr headers) that the
+// recorder's end-to-end tests run with LD_PRELOAD=libncclfr.so, on sim/ or on the test-only fake
+// NCCL. Each scenario drives NCCL in one way and prints what the recorder should have seen.
+//
+//   recorder_test_job --uid-file PATH --scenario NAME [--calls N] [--threads T] [--comms C] [--cuda]
+//                     [--marker PATH] [--term-handler]
+//
+// Scenarios:
+//   exact   T threads x C communicators (split from the world one), N rounds of every kind of call
+//           each (collectives, ncclBcast, grouped send/recv); prints the expected counts as
+//           "comm <index> coll <n> send <peer> <n> recv <peer> <n>" lines, then exits normally.
+//   idle    N all-reduces, then prints "ready" and waits (for a signal, a trigger, a kill).
+//   abort   N all-reduces, then ncclCommAbort, then exits normally.
+//   fork    N all-reduces; a forked child makes N calls of its own (and with --exec-child runs
+//           `exact` in a fresh process); then N more in the parent, then exits.
+//   crash   N all-reduces, then abort() (SIGABRT).
+//   destroy N all-reduces, ncclCommDestroy, then waits a little and exits.
+//   nonblocking  a non-blocking communicator (config.blocking = 0), N all-reduces, then exits.
+// --keep-going reports failed calls on stderr instead of exiting.
+// --term-handler installs a SIGTERM handler before NCCL is touched; it writes "term handler ran"
+// to --marker and exits with status 42 (the recorder must chain to it).
+// Ranks come from RANK/WORLD_SIZE (ncclfr-simrun, torchrun), default 0 of 1.
+#include <cuda_runtime.h>
+#include <fcntl.h>
+#include <nccl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../../examples/uid_exchange.h"
+
+namespace {
+
+struct Options {
+  std::string uidFile;
+  std::string scenario = "exact";
+  std::string marker;
+  int calls = 10;
+  int threads = 1;
+  int comms = 1;
+  bool cuda = false;
+  bool termHandler = false;
+  bool execChild = false;
+  bool keepGoing = false;
+  std::string self;
+};
+bool gKeepGoing = false;
+
+int gRank = 0, gWorld = 1;
+std::string gMarker;
+
+void check(ncclResult_t r, const char* what) {
+  if (r != ncclSuccess && r != ncclInProgress) {
+    std::fprintf(stderr, "rank %d: %s failed: %d\n", gRank, what, static_cast<int>(r));
+    if (!gKeepGoing) std::exit(1);
+  }
+}
+
+void onTerm(int) {
+  if (!gMarker.empty()) {
+    int fd = open(gMarker.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      const char msg[] = "term handler ran\n";
+      ssize_t ignored = write(fd, msg, sizeof msg - 1);
+      (void)ignored;
+      close(fd);
+    }
+  }
+  _exit(42);
+}
+
+struct Buffers {
+  void* send = nullptr;
+  void* recv = nullptr;
+  cudaStream_t stream = nullptr;
+};
+
+Buffers makeBuffers(const Options& o, size_t bytes) {
+  Buffers b;
+  if (o.cuda) {
+    if (cudaMalloc(&b.send, bytes) != cudaSuccess || cudaMalloc(&b.recv, bytes) != cudaSuccess ||
+        cudaStreamCreate(&b.stream) != cudaSuccess) {
+      std::fprintf(stderr, "rank %d: CUDA set-up failed\n", gRank);
+      std::exit(1);
+    }
+    cudaMemset(b.send, 0, bytes);
+  } else {
+    b.send = std::calloc(1, bytes);
+    b.recv = std::calloc(1, bytes);
+  }
+  return b;
+}
+
+void sync(const Options& o, const Buffers& b) {
+  if (o.cuda) cudaStreamSynchronize(b.stream);
+}
+
+ncclComm_t initWorld(const Options& o) {
+  ncclUniqueId id;
+  if (!examples::exchangeUniqueId(o.uidFile, gRank, &id)) std::exit(1);
+  ncclComm_t comm;
+  check(ncclCommInitRank(&comm, gWorld, id, gRank), "ncclCommInitRank");
+  return comm;
+}
+
+// What one thread issued on one communicator.
+struct Counts {
+  long coll = 0;
+  std::map<int, long> send, recv;
+};
+
+void rounds(const Options& o, ncclComm_t comm, const Buffers& b, int n, Counts* c) {
+  constexpr size_t kCount = 64;
+  int next = (gRank + 1) % gWorld, prev = (gRank + gWorld - 1) % gWorld;
+  for (int i = 0; i < n; ++i) {
+    check(ncclAllReduce(b.send, b.recv, kCount, ncclFloat, ncclSum, comm, b.stream), "ncclAllReduce");
+    check(ncclBcast(b.recv, kCount, ncclFloat, 0, comm, b.stream), "ncclBcast");
+    check(ncclAllGather(b.send, b.recv, kCount / gWorld, ncclFloat, comm, b.stream), "ncclAllGather");
+    check(ncclReduceScatter(b.send, b.recv, kCount / gWorld, ncclFloat, ncclMax, comm, b.stream), "ncclReduceScatter");
+    check(ncclReduce(b.send, b.recv, kCount, ncclFloat, ncclSum, i % gWorld, comm, b.stream), "ncclReduce");
+    check(ncclGroupStart(), "ncclGroupStart");
+    check(ncclSend(b.send, kCount, ncclFloat, next, comm, b.stream), "ncclSend");
+    check(ncclRecv(b.recv, kCount, ncclFloat, prev, comm, b.stream), "ncclRecv");
+    check(ncclGroupEnd(), "ncclGroupEnd");
+    c->coll += 5;
+    c->send[next] += 1;
+    c->recv[prev] += 1;
+    if (i % 8 == 7) sync(o, b);
+  }
+  sync(o, b);
+}
+
+void allReduces(const Options& o, ncclComm_t comm, const Buffers& b, int n) {
+  for (int i = 0; i < n; ++i) {
+    check(ncclAllReduce(b.send, b.recv, 64, ncclFloat, ncclSum, comm, b.stream), "ncclAllReduce");
+  }
+  sync(o, b);
+}
+
+[[noreturn]] void waitForever() {
+  std::printf("ready\n");
+  std::fflush(stdout);
+  for (;;) pause();
+}
+
+int runExact(const Options& o) {
+  ncclComm_t world = initWorld(o);
+  // Communicators in creation order, as the dump lists them: world, then the splits.
+  std::vector<ncclComm_t> comms;
+  for (int k = 0; k < o.threads * o.comms; ++k) {
+    ncclComm_t c;
+    check(ncclCommSplit(world, 0, gRank, &c, nullptr), "ncclCommSplit");
+    comms.push_back(c);
+  }
+  std::vector<Counts> counts(comms.size());
+  std::vector<std::thread> threads;
+  for (int t = 0; t < o.threads; ++t) {
+    threads.emplace_back([&, t] {
+      Buffers b = makeBuffers(o, 4096);
+      for (int k = 0; k < o.comms; ++k) {
+        size_t idx = static_cast<size_t>(t * o.comms + k);
+        rounds(o, comms[idx], b, o.calls, &counts[idx]);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::printf("comm 0 coll 0\n");
+  for (size_t i = 0; i < comms.size(); ++i) {
+    std::printf("comm %zu coll %ld", i + 1, counts[i].coll);
+    for (auto& [peer, n] : counts[i].send) std::printf(" send %d %ld", peer, n);
+    for (auto& [peer, n] : counts[i].recv) std::printf(" recv %d %ld", peer, n);
+    std::printf("\n");
+  }
+  std::fflush(stdout);
+  for (ncclComm_t c : comms) check(ncclCommDestroy(c), "ncclCommDestroy");
+  check(ncclCommDestroy(world), "ncclCommDestroy");
+  return 0;
+}
+
+int runFork(const Options& o) {
+  ncclComm_t world = initWorld(o);
+  Buffers b = makeBuffers(o, 4096);
+  allReduces(o, world, b, o.calls);
+  std::fflush(stdout);
+  pid_t child = fork();
+  if (child == 0) {
+    // A DataLoader-style worker: whatever it does with NCCL must not land in the parent's ring.
+    allReduces(o, world, b, o.calls);
+    if (o.execChild) {
+      std::string calls = std::to_string(o.calls);
+      std::string uid = o.uidFile + ".child";
+      execl(o.self.c_str(), o.self.c_str(), "--uid-file", uid.c_str(), "--scenario", "exact", "--calls",
+            calls.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::fprintf(stderr, "fork: child failed (status %d)\n", status);
+    return 1;
+  }
+  allReduces(o, world, b, o.calls);
+  std::printf("parent calls %d\n", 2 * o.calls);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  o.self = argv[0];
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "recorder_test_job: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--uid-file") o.uidFile = value();
+    else if (a == "--scenario") o.scenario = value();
+    else if (a == "--calls") o.calls = std::atoi(value().c_str());
+    else if (a == "--threads") o.threads = std::atoi(value().c_str());
+    else if (a == "--comms") o.comms = std::atoi(value().c_str());
+    else if (a == "--marker") o.marker = value();
+    else if (a == "--cuda") o.cuda = true;
+    else if (a == "--term-handler") o.termHandler = true;
+    else if (a == "--exec-child") o.execChild = true;
+    else if (a == "--keep-going") o.keepGoing = true;
+    else {
+      std::fprintf(stderr, "recorder_test_job: unknown argument %s\n", a.c_str());
+      return 2;
+    }
+  }
+  if (o.uidFile.empty()) {
+    std::fprintf(stderr, "recorder_test_job: --uid-file is required\n");
+    return 2;
+  }
+  if (const char* r = std::getenv("RANK")) gRank = std::atoi(r);
+  if (const char* w = std::getenv("WORLD_SIZE")) gWorld = std::atoi(w);
+  gMarker = o.marker;
+  gKeepGoing = o.keepGoing;
+  if (o.termHandler) signal(SIGTERM, onTerm);
+  if (o.cuda) {
+    int dev = 0;
+    if (const char* l = std::getenv("LOCAL_RANK")) dev = std::atoi(l);
+    int n = 0;
+    if (cudaGetDeviceCount(&n) == cudaSuccess && n > 0) cudaSetDevice(dev % n);
+  }
+
+  if (o.scenario == "exact") return runExact(o);
+  if (o.scenario == "fork") return runFork(o);
+  ncclComm_t world = nullptr;
+  if (o.scenario == "nonblocking") {
+    ncclUniqueId id;
+    if (!examples::exchangeUniqueId(o.uidFile, gRank, &id)) return 1;
+    ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+    config.blocking = 0;
+    config.commName = "nb-world";
+    ncclResult_t r = ncclCommInitRankConfig(&world, gWorld, id, gRank, &config);
+    check(r, "ncclCommInitRankConfig");
+    ncclResult_t state = ncclInProgress;
+    while (state == ncclInProgress) check(ncclCommGetAsyncError(world, &state), "ncclCommGetAsyncError");
+    check(state, "non-blocking init");
+    Buffers b = makeBuffers(o, 4096);
+    for (int i = 0; i < o.calls; ++i) {
+      check(ncclAllReduce(b.send, b.recv, 64, ncclFloat, ncclSum, world, b.stream), "ncclAllReduce");
+      state = ncclInProgress;
+      while (state == ncclInProgress) check(ncclCommGetAsyncError(world, &state), "ncclCommGetAsyncError");
+    }
+    sync(o, b);
+    check(ncclCommDestroy(world), "ncclCommDestroy");
+    return 0;
+  }
+  world = initWorld(o);
+  Buffers b = makeBuffers(o, 4096);
+  allReduces(o, world, b, o.calls);
+  if (o.scenario == "idle") waitForever();
+  if (o.scenario == "abort") {
+    check(ncclCommAbort(world), "ncclCommAbort");
+    std::printf("aborted\n");
+    return 0;
+  }
+  if (o.scenario == "crash") abort();
+  if (o.scenario == "destroy") {
+    check(ncclCommDestroy(world), "ncclCommDestroy");
+    std::printf("destroyed\n");
+    return 0;
+  }
+  std::fprintf(stderr, "recorder_test_job: unknown scenario %s\n", o.scenario.c_str());
+  return 2;
+}
