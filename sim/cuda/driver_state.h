@@ -9,6 +9,7 @@
 
 #include <cuda.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -96,8 +97,8 @@ class Driver {
  public:
   static Driver& get();
 
-  bool initialized() const { return initialized_; }
-  void init() { initialized_ = true; }
+  bool initialized() const { return initialized_.load(std::memory_order_acquire); }
+  void init() { initialized_.store(true, std::memory_order_release); }
   int deviceCount() const { return static_cast<int>(contexts_.size()); }
   Context* context(int device) { return contexts_[static_cast<size_t>(device)]; }
   Context* findContext(CUcontext handle);
@@ -135,7 +136,7 @@ class Driver {
   std::shared_ptr<Stream> legacyStream(Context* ctx);
   std::shared_ptr<Stream> perThreadStream(Context* ctx);
 
-  bool initialized_ = false;
+  std::atomic<bool> initialized_{false};
   std::vector<Context*> contexts_;
   std::mutex mu_;
   std::unordered_map<CUstream, std::shared_ptr<Stream>> streams_;

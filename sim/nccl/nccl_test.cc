@@ -42,7 +42,7 @@ struct Ranks {
 
 }  // namespace
 
-TEST_CASE("ncclCommInitAll builds one communicator per device; queries report rank, size and device") {
+TEST_CASE("ncclCommInitAll builds one communicator per device and queries report rank, size and device") {
   Ranks ranks;
   for (int r = 0; r < kRanks; ++r) {
     int v = -1;

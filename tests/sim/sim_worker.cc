@@ -4,6 +4,7 @@
 // NCCL_UID_FILE (a fresh folder per job).
 #include <cuda_runtime.h>
 #include <nccl.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -560,6 +561,13 @@ int mismatch(const std::string& what) {
   return finish("mismatch");
 }
 
+// Signal handlers may only make async-signal-safe calls: open and close a prepared path.
+char gSignalMarker[4096];
+void touchSignalMarker(int) {
+  int fd = ::open(gSignalMarker, O_WRONLY | O_CREAT, 0644);
+  if (fd >= 0) ::close(fd);
+}
+
 // For the launcher's tests: print the environment a rank sees, or misbehave on purpose.
 int launcherProbe(const std::string& what) {
   if (what == "env") {
@@ -578,15 +586,15 @@ int launcherProbe(const std::string& what) {
   }
   if (what == "ignore-term") {
     // Records that SIGTERM arrived, then carries on until SIGKILL.
-    static std::string path = gDir + "/marker.term." + std::to_string(gRank);
-    signal(SIGTERM, [](int) { std::ofstream(path) << "1"; });
+    std::snprintf(gSignalMarker, sizeof gSignalMarker, "%s/marker.term.%d", gDir.c_str(), gRank);
+    signal(SIGTERM, touchSignalMarker);
     mark("ready." + std::to_string(gRank));
     waitMark("never", 600s);
     return 0;
   }
   if (what == "wait-signal") {
-    static std::string path = gDir + "/marker.usr1." + std::to_string(gRank);
-    signal(SIGUSR1, [](int) { std::ofstream(path) << "1"; });
+    std::snprintf(gSignalMarker, sizeof gSignalMarker, "%s/marker.usr1.%d", gDir.c_str(), gRank);
+    signal(SIGUSR1, touchSignalMarker);
     mark("ready." + std::to_string(gRank));
     return waitMark("usr1." + std::to_string(gRank), 120s) ? 0 : 3;
   }
