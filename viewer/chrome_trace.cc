@@ -166,8 +166,11 @@ bool renderProcess(const ProcessDump& p, size_t index, int64_t pid, const JobInf
   // get a second track, "queued", where they run from their enqueue to the dump.
   const int64_t dumpWall = p.dumpMonoNs != 0 ? p.wallNs(p.dumpMonoNs) : p.dumpWallNs;
   auto isQueued = [&](const FullEntry& e) {
-    return p.completionKnown() && e.endMonoNs == 0 && e.startMonoNs == 0 &&
-           e.state == schema::EntryState::SCHEDULED;
+    if (!p.completionKnown() || e.endMonoNs != 0 || e.startMonoNs != 0 || e.state != schema::EntryState::SCHEDULED) {
+      return false;
+    }
+    // Collectives the counters say started are not waiting (see the state fix-up below).
+    return e.isP2P() || e.comm >= p.comms.size() || e.seq > p.comms[e.comm].lastStartedSeq;
   };
   std::map<std::tuple<uint32_t, uint64_t, bool>, int64_t> tids;
   std::map<std::pair<uint32_t, uint64_t>, int64_t> streamOrdinal;
@@ -209,13 +212,28 @@ bool renderProcess(const ProcessDump& p, size_t index, int64_t pid, const JobInf
     int64_t end = 0;
     const char* note = nullptr;
     bool pending = false;
+    // The communicator's counters are exact even where the entry's own state was not updated
+    // before the dump (its GPU event not polled yet): a collective at or below them got that far.
+    schema::EntryState state = e.state;
+    bool byCounters = false;
+    if (!e.isP2P() && (state == schema::EntryState::SCHEDULED || state == schema::EntryState::STARTED)) {
+      if (e.seq <= c.lastCompletedSeq) {
+        state = schema::EntryState::COMPLETED;
+        byCounters = true;
+      } else if (state == schema::EntryState::SCHEDULED && e.seq <= c.lastStartedSeq) {
+        state = schema::EntryState::STARTED;
+        byCounters = true;
+      }
+    }
     if (e.endMonoNs != 0) {
       end = p.wallNs(e.endMonoNs);
     } else if (!p.completionKnown()) {
       end = start + e.callDurationNs;
       note = "hostOnly timing: the slice is the host call; GPU completion was not measured";
-    } else if (e.state == schema::EntryState::COMPLETED || e.state == schema::EntryState::CAPTURED) {
+    } else if (state == schema::EntryState::COMPLETED || state == schema::EntryState::CAPTURED ||
+               state == schema::EntryState::ERROR) {
       end = start + e.callDurationNs;
+      if (byCounters) note = "completed by the communicator's counters; its GPU times were not recorded";
     } else {
       end = std::max(dumpWall, start);
       pending = true;
@@ -264,7 +282,7 @@ bool renderProcess(const ProcessDump& p, size_t index, int64_t pid, const JobInf
     appendJsonString(out, opName);
     out->append(",");
     appendKey(out, "state");
-    appendJsonString(out, pending ? enumName(e.state) + " (pending at the dump)" : enumName(e.state));
+    appendJsonString(out, pending ? enumName(state) + " (pending at the dump)" : enumName(state));
     out->append(",");
     appendKey(out, "comm");
     appendJsonString(out, analysis::hexId(c.id));

@@ -71,9 +71,19 @@
     if (us === 0) return 't = 0';
     return 't ' + (us < 0 ? MINUS + ' ' : '+ ') + fmtDur(Math.abs(us));
   }
-  function shortRel(us) {
-    if (Math.abs(us) < 1e-9) return '0';
-    return (us < 0 ? MINUS : '+') + fmtDur(Math.abs(us));
+  // Exact to the microsecond, for details.
+  function preciseRel(us) {
+    if (us === 0) return 't = 0';
+    var a = Math.abs(us);
+    var t = a >= 1e6 ? (a / 1e6).toFixed(6) + ' s' : a >= 1e3 ? (a / 1e3).toFixed(3) + ' ms' : a.toFixed(3) + ' \u00b5s';
+    return 't ' + (us < 0 ? MINUS + ' ' : '+ ') + t;
+  }
+  // An axis tick: the unit of the larger end of the axis, as many decimals as the step needs.
+  function tickLabel(us, step, span) {
+    if (Math.abs(us) < step / 1e6) return '0';
+    var scale = span >= 1e6 ? 1e6 : span >= 1e3 ? 1e3 : 1, unit = scale === 1e6 ? ' s' : scale === 1e3 ? ' ms' : ' \u00b5s';
+    var decimals = Math.max(0, Math.min(9, Math.ceil(-Math.log10(step / scale) - 1e-9)));
+    return (us < 0 ? MINUS : '+') + (Math.abs(us) / scale).toFixed(decimals) + unit;
   }
   var DTYPE_BYTES = { int8: 1, uint8: 1, int32: 4, uint32: 4, int64: 8, uint64: 8, float16: 2, float32: 4,
     float64: 8, bfloat16: 2, float8e4m3: 1, float8e5m2: 1 };
@@ -168,6 +178,12 @@
   function sigOf(c, ent) { return c.sigs[ent.sig] || [0, 0, 0, -1, 0]; }
   function entryStateName(mem, ent) {
     var n = enumName(ES, ent.state);
+    // The communicator's counters are exact even where an entry's own state was not updated (its
+    // GPU event was not polled before the dump): a collective at or below them got that far.
+    if (!ent.isP2P && (n === 'scheduled' || n === 'started')) {
+      if (ent.seq <= mem.lc) return 'completed';
+      if (n === 'scheduled' && ent.seq <= mem.ls) return 'started';
+    }
     // Without GPU completion events a call stays "scheduled" forever: say "unknown" instead.
     if (n === 'scheduled' && mem.pi >= 0 && timingName(mem.pi) === 'hostOnly') return 'unknown';
     return n;
@@ -241,7 +257,8 @@
         b.sigs[ent.sig] = (b.sigs[ent.sig] || 0) + 1;
         if (ES_RANK[st] < ES_RANK[b.state]) b.state = st;
         b.t0 = Math.min(b.t0, ent.enq);
-        b.t1 = Math.max(b.t1, ent.end !== null ? ent.end : mem.dump);
+        var finished = st === 'completed' || st === 'captured' || st === 'error';
+        b.t1 = Math.max(b.t1, ent.end !== null ? ent.end : finished ? (ent.start !== null ? ent.start : ent.enq) : mem.dump);
       });
     });
     order.forEach(function (b) {
@@ -280,7 +297,9 @@
     if (b.agg) return [b.t0, b.t1];
     var ent = b.ent, mem = b.mem;
     var x0 = ent.start !== null ? ent.start : ent.enq;
-    var x1 = ent.end !== null ? ent.end : Math.max(mem.dump, x0);
+    // Pending calls run to the dump; a finished call whose end was not recorded is a sliver.
+    var done = b.state === 'completed' || b.state === 'captured' || b.state === 'error';
+    var x1 = ent.end !== null ? ent.end : done ? x0 : Math.max(mem.dump, x0);
     return [x0, x1];
   }
 
@@ -316,11 +335,11 @@
         axis.appendChild(s('text', { x: X(q), y: AXIS_H - 9, 'text-anchor': 'middle' }, '#' + q));
       }
     } else {
-      var step = niceStep(bnd - a, plotW / 110);
+      var step = niceStep(bnd - a, plotW / 110), big = Math.max(Math.abs(a), Math.abs(bnd));
       for (var t = Math.ceil(a / step) * step; t <= bnd; t += step) {
         var zero = Math.abs(t) < step / 1e6;
         axis.appendChild(s('line', { x1: X(t), x2: X(t), y1: AXIS_H - 6, y2: H, 'class': zero ? 'zero' : null }));
-        axis.appendChild(s('text', { x: X(t), y: AXIS_H - 9, 'text-anchor': 'middle' }, zero ? 'incident' : shortRel(t)));
+        axis.appendChild(s('text', { x: X(t), y: AXIS_H - 9, 'text-anchor': 'middle' }, zero ? 'incident' : tickLabel(t, step, big)));
       }
     }
     axis.appendChild(s('text', { x: 8, y: AXIS_H - 9 }, view.axis === 'seq' ? 'collective #' : 'time from the incident'));
@@ -382,16 +401,19 @@
       g.appendChild(lt);
       var lanePlot = s('g', { 'clip-path': 'url(#' + clipId + ')' });
       var p2pSlots = {};
-      lane.bars.forEach(function (b, bi) {
+      var drawOrder = lane.bars.map(function (b, bi) { return bi; });
+      drawOrder.sort(function (x, y2) { return (lane.bars[x].waiting ? 1 : 0) - (lane.bars[y2].waiting ? 1 : 0) || x - y2; });
+      drawOrder.forEach(function (bi) {
+        var b = lane.bars[bi];
         var ext = barExtent(view, md, b, lane);
         if (!ext) return;
         var x0 = X(ext[0]), x1 = X(ext[1]);
         if (x1 < plotX - 50 || x0 > plotX + plotW + 50) return;  // off screen
         var by = y + (LANE_H - BAR_H) / 2, bh = BAR_H;
         if (b.waiting && view.axis !== 'seq') {
-          // Enqueued, not started: in time order it waits behind the call drawn above it, so it is
-          // a thin line under the lane's bars rather than a bar that would hide them.
-          by = y + LANE_H - 4; bh = 3;
+          // Enqueued, not started: it waits behind the calls before it on its stream, so it takes
+          // the lower half of the lane and leaves the running call above it in sight.
+          by = y + LANE_H / 2; bh = LANE_H / 2 - 3;
         } else if (b.p2p) {
           if (view.axis === 'seq') {
             // Several sends/receives between the same two collectives share the gap.
@@ -470,12 +492,12 @@
     if (b.p2p) lines.push(['peer', 'comm rank ' + sig[3] + peerRank(md, sig[3])]);
     else if (sig[3] >= 0) lines.push(['root', 'comm rank ' + sig[3] + peerRank(md, sig[3])]);
     if (b.agg) {
-      lines.push(['first enqueued', fmtRel(b.t0)]);
-      lines.push(['last end', fmtRel(b.t1) + (b.counts.completed === b.n ? '' : ' (pending ones run to their dump)')]);
+      lines.push(['first enqueued', preciseRel(b.t0)]);
+      lines.push(['last end', preciseRel(b.t1) + (b.counts.completed === b.n ? '' : ' (pending ones run to their dump)')]);
     } else {
-      lines.push(['enqueued', fmtRel(ent.enq)]);
-      lines.push(['started', ent.start !== null ? fmtRel(ent.start) + ' (' + fmtDur(ent.start - ent.enq) + ' after the enqueue)' : timingName(b.mem.pi) === 'full' ? 'not yet' : 'not measured (' + timingName(b.mem.pi) + ' timing)']);
-      lines.push(['ended', ent.end !== null ? fmtRel(ent.end) + ' (took ' + fmtDur(ent.end - (ent.start !== null ? ent.start : ent.enq)) + ')' : 'pending at the dump (' + fmtRel(b.mem.dump) + ')']);
+      lines.push(['enqueued', preciseRel(ent.enq)]);
+      lines.push(['started', ent.start !== null ? preciseRel(ent.start) + ' (' + fmtDur(ent.start - ent.enq) + ' after the enqueue)' : timingName(b.mem.pi) === 'full' ? 'not yet' : 'not measured (' + timingName(b.mem.pi) + ' timing)']);
+      lines.push(['ended', ent.end !== null ? preciseRel(ent.end) + ' (took ' + fmtDur(ent.end - (ent.start !== null ? ent.start : ent.enq)) + ')' : 'pending at the dump (' + preciseRel(b.mem.dump) + ')']);
       lines.push(['rank', procLabel(b.mem.pi) + ' \u00b7 comm rank ' + b.mem.cr + ' \u00b7 ' + procWhere(b.mem.pi)]);
     }
     return lines;

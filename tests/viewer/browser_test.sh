@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# The viewer end to end: `ncclfr report` and `ncclfr export` from the CLI, the report in headless
+# chromium (viewer/test/report_check.mjs), the trace through viewer_trace_check.
+#
+#   browser_test.sh synth  --ncclfr BIN --fixture BIN --trace-check BIN --out DIR
+#       a synthetic job with a planted host stall, and a hostile one (HTML in host names)
+#   browser_test.sh sim    --ncclfr BIN --trace-check BIN --out DIR --simrun BIN --job BIN --recorder LIB
+#       a real job on sim/, recorded by libncclfr.so, with a planted host stall
+#
+# Exit 0 passed, 1 failed, 77 skipped (no node, no playwright-core, no chromium: said loudly).
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+mode=${1:-}
+shift || true
+ncclfr="" fixture="" tracecheck="" out="" simrun="" job="" recorder=""
+while (($#)); do
+  case "$1" in
+    --ncclfr) ncclfr=$2 ;;
+    --fixture) fixture=$2 ;;
+    --trace-check) tracecheck=$2 ;;
+    --out) out=$2 ;;
+    --simrun) simrun=$2 ;;
+    --job) job=$2 ;;
+    --recorder) recorder=$2 ;;
+    *) echo "browser_test.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift 2
+done
+fail() { echo "FAIL: $*" >&2; exit 1; }
+skip() {
+  echo "SKIPPED: $* -- the browser test of the HTML report did NOT run (scripts/install-deps.sh installs what it needs)" >&2
+  exit 77
+}
+
+command -v node >/dev/null || skip "node is not installed"
+[ -x /usr/bin/chromium ] || [ -n "${NCCLFR_CHROMIUM:-}" ] || skip "/usr/bin/chromium is not installed"
+[ -f "$root/viewer/test/node_modules/playwright-core/package.json" ] ||
+  skip "playwright-core is not installed in viewer/test/node_modules (npm install there)"
+
+rm -rf "$out"
+mkdir -p "$out"
+check=(node "$root/viewer/test/report_check.mjs")
+
+# The suspect, its communicator and frontier, as `ncclfr analyze --json` reports them.
+suspect_of() {
+  node -e '
+    let s = ""; process.stdin.on("data", d => s += d).on("end", () => {
+      const v = JSON.parse(s), x = (v.suspects || [])[0];
+      if (!x) { console.error("no suspect in the verdict: " + v.summary); process.exit(1); }
+      console.log([x.rank, x.comm, x.seq, x.reason].join(" "));
+    });'
+}
+
+case "$mode" in
+  synth)
+    "$ncclfr" synth --ranks 16 --scenario host_stall -o "$out/dumps" >/dev/null || fail "ncclfr synth"
+    incident_args=()
+    ranks=16
+    ;;
+  sim)
+    # A 4-rank tp x dp training loop on sim/, recorded, whose rank 2 stops before its all-reduce
+    # of step 3. Each rank's watchdog dumps after NCCLFR_TIMEOUT; the job's own watchdog ends it.
+    export NCCLFR_DUMP_DIR="$out/dumps" NCCLFR_TIMEOUT=2
+    jobid="viewer-browser-$$"
+    LD_PRELOAD="$recorder" "$simrun" -n 4 --timeout 90 --grace 5 --job-id "$jobid" --log-dir "$out/logs" -q -- \
+      "$job" --steps 12 --layout tp-dp --fault host_stall --fault-rank 2 --fault-step 3 --quiet \
+      --watchdog-timeout 8
+    rc=$?
+    unset NCCLFR_DUMP_DIR NCCLFR_TIMEOUT
+    [ "$rc" -ne 0 ] || fail "the sim job with a planted stall exited 0"
+    n=$(find "$out/dumps" -name '*.ncclfr' | wc -l)
+    [ "$n" -ge 4 ] || { tail -n 5 "$out"/logs/* >&2; fail "the recorded sim job left $n dumps, expected one per rank (4)"; }
+    # Ending the job (its watchdog, then the launcher's SIGTERM) can make later incidents; the
+    # planted stall is the first one, and it must have every rank's dump.
+    incidents=$("$ncclfr" analyze --incident '?' "$out/dumps" 2>&1 | sed -n 's/.*; it has: //p')
+    first=${incidents%%,*}
+    [ -n "$first" ] || fail "no incident found in the sim job's dumps"
+    incident_args=(--incident "$first")
+    ranks=4
+    ;;
+  *) echo "usage: browser_test.sh synth|sim ..." >&2; exit 2 ;;
+esac
+
+"$ncclfr" analyze --json "${incident_args[@]}" "$out/dumps" >"$out/verdict.json"
+[ $? -eq 1 ] || fail "ncclfr analyze did not report a problem for the planted stall"
+read -r rank comm frontier reason < <(suspect_of <"$out/verdict.json") || fail "no suspect"
+echo "verdict: suspect rank $rank ($reason) in #$frontier on comm $comm"
+if [ "$mode" = sim ] && [ "$rank" != 2 ]; then
+  # What the viewer must show is the verdict, whatever it says; whether the verdict is right is
+  # the recorder's and the analyzer's tests' business. Said loudly all the same.
+  echo "WARNING: the verdict names rank $rank ($reason), but the stall was planted on rank 2" >&2
+fi
+
+"$ncclfr" report "${incident_args[@]}" "$out/dumps" -o "$out/report.html" || fail "ncclfr report"
+"$ncclfr" export --format chrome-trace "${incident_args[@]}" "$out/dumps" -o "$out/trace.json" || fail "ncclfr export"
+"$tracecheck" "$out/trace.json" --ranks "$ranks" || fail "the exported trace is not valid"
+"$ncclfr" export --format chrome-trace --per-rank "${incident_args[@]}" "$out/dumps" -o "$out/trace-per-rank" >/dev/null ||
+  fail "ncclfr export --per-rank"
+for f in "$out"/trace-per-rank/*.json; do "$tracecheck" "$f" >/dev/null || fail "$f is not valid"; done
+
+"${check[@]}" --report "$out/report.html" --rank "$rank" --comm "$comm" --frontier "$frontier" --reason "$reason" \
+  --screenshot "$out/report.png"
+rc=$?
+[ $rc -eq 77 ] && skip "chromium could not be started"
+[ $rc -eq 0 ] || fail "browser checks of $out/report.html"
+
+if [ "$mode" = synth ]; then
+  out_line=$("$fixture" hostile "$out/hostile-dumps") || fail "viewer_fixture"
+  "$ncclfr" report "$out/hostile-dumps" -o "$out/hostile.html" >/dev/null || fail "ncclfr report (hostile dumps)"
+  "$ncclfr" export --format chrome-trace "$out/hostile-dumps" -o "$out/hostile-trace.json" >/dev/null ||
+    fail "ncclfr export (hostile dumps)"
+  "$tracecheck" "$out/hostile-trace.json" --ranks 8 || fail "the hostile dumps' trace is not valid"
+  "${check[@]}" --hostile "$out/hostile.html" --text '<img src=x onerror=alert(1)>' --screenshot "$out/hostile.png"
+  rc=$?
+  [ $rc -eq 77 ] && skip "chromium could not be started"
+  [ $rc -eq 0 ] || fail "browser checks of $out/hostile.html ($out_line)"
+fi
+echo "PASS: $mode (artifacts in $out)"
