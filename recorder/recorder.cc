@@ -70,8 +70,13 @@ void onExit() {
 }
 
 bool detectSimulated() {
-  // sim/'s stand-ins say so with a marker symbol; real NCCL and CUDA have none.
-  return dlsym(RTLD_DEFAULT, "ncclfrSimulated") != nullptr || dlsym(RTLD_DEFAULT, "ncclfr_sim_marker") != nullptr;
+  // ncclfr-simrun names the job for sim/'s libraries; without it, the libnccl.so.2 in use lives in
+  // a sim/lib folder.
+  if (const char* job = getenv("NCCLFR_SIM_JOB"); job != nullptr && *job != '\0') return true;
+  void* f = reinterpret_cast<void*>(real::GetVersion());
+  Dl_info info{};
+  if (f == nullptr || dladdr(f, &info) == 0 || info.dli_fname == nullptr) return false;
+  return std::strstr(info.dli_fname, "/sim/lib/") != nullptr;
 }
 
 // Reads NCCL's blocking default the way NCCL does for communicators made without a config.

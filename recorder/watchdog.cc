@@ -129,6 +129,7 @@ class WatchdogLoop {
     std::vector<uint64_t> pendingLaunches;   // leaders pending at dump time
     std::vector<uint64_t> pendingCalls;      // calls inside NCCL at dump time
     std::vector<uint32_t> busyComms;
+    uint64_t headAtDump = 0;                 // ring position when the dump was taken
   };
   struct Pending {
     int64_t sinceNs = 0;
@@ -187,7 +188,9 @@ class WatchdogLoop {
   uint32_t reportedWarnings_ = 0;
   bool dumpWriteWarned_ = false;
   bool triggerWriteWarned_ = false;
-  uint64_t pairSerial_ = 0;
+  // One past the newest ring position known to have finished (completed on the GPU; returned, when
+  // only the host is timed): the job made progress after an incident once this passes its dump.
+  uint64_t progress_ = 0;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -556,7 +559,11 @@ void WatchdogLoop::adopt(uint64_t index, const shm::RingEntry& e) {
   uint32_t ctx = ld(tr.ctx);
   uint32_t flags = static_cast<uint32_t>(ld(entryWords(slot)[kWordOpState]) >> 32);
   endUpdate(slot, index);
-  if ((flags & shm::kEntryReturned) == 0) inCall_[index] = e.enqueueMonoNs;
+  if ((flags & shm::kEntryReturned) == 0) {
+    inCall_[index] = e.enqueueMonoNs;
+  } else if (!gpu_.gpuTiming()) {
+    progress_ = std::max(progress_, index + 1);
+  }
   auto op = static_cast<shm::Op>(e.op);
   Member m{index, e.comm, e.p2pSlot, e.seq, e.p2pSeq, op == shm::Op::kSend || op == shm::Op::kRecv};
   if (leader == index) {
@@ -637,6 +644,7 @@ void WatchdogLoop::markMembers(Launch& l, shm::EntryState state, int64_t startNs
     if (state != shm::EntryState::kStarted && state != shm::EntryState::kCompleted) continue;
     // Exact counters, whatever the ring later evicts.
     bool completed = state == shm::EntryState::kCompleted;
+    if (completed) progress_ = std::max(progress_, m.index + 1);
     if (m.p2p) {
       if (m.p2pSlot != 0 && m.p2pSeq >= 0) {
         shm::P2PSlot& p = ring_.p2p[m.p2pSlot - 1];
@@ -772,6 +780,7 @@ void WatchdogLoop::checkReturned() {
     bool gone = shm::commitIndex(c) != it->first;
     uint32_t flags = static_cast<uint32_t>(ld(entryWords(slot)[kWordOpState]) >> 32);
     if (gone || (flags & shm::kEntryReturned) != 0) {
+      if (!gone && !gpu_.gpuTiming()) progress_ = std::max(progress_, it->first + 1);
       it = inCall_.erase(it);
     } else {
       ++it;
@@ -940,7 +949,8 @@ void WatchdogLoop::snapshotPending() {
   for (uint32_t i = 0; i < comms; ++i) {
     if (ld(ring_.comms[i].busySinceMonoNs) != 0) incident_.busyComms.push_back(i);
   }
-  incident_.resolved = incident_.pendingLaunches.empty() && incident_.pendingCalls.empty() && incident_.busyComms.empty();
+  incident_.headAtDump = ld(ring_.header->head, std::memory_order_acquire);
+  incident_.resolved = false;
 }
 
 void WatchdogLoop::checkResolved() {
@@ -955,6 +965,9 @@ void WatchdogLoop::checkResolved() {
   for (uint32_t slot : incident_.busyComms) {
     if (ld(ring_.comms[slot].busySinceMonoNs) != 0) return;
   }
+  // A rank with nothing pending at its dump (the one stuck on the host, say) is over the incident
+  // only once it makes progress again: a call issued after the dump has finished.
+  if (progress_ <= incident_.headAtDump) return;
   // Everything that was stuck has moved: a later stall is a new incident.
   incident_.resolved = true;
   logInfo("incident %s is over: the calls pending at its dump have finished", incident_.id.c_str());
