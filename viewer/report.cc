@@ -328,7 +328,7 @@ json buildReportData(const Job& job, const Verdict& verdict, const ReportOptions
     json sigs = json::array();
     json m = json::array();
     json e = json::array();
-    std::unordered_map<std::string, int> commStates;
+    json missing = json::array();
     for (size_t mi = 0; mi < c.ranks.size(); ++mi) {
       const auto& r = c.ranks[mi];
       size_t pi = plan.memberProc[ri][mi];
@@ -342,7 +342,11 @@ json buildReportData(const Job& job, const Verdict& verdict, const ReportOptions
       m.push_back(r.asyncError);
       m.push_back(strings.add(r.commState, 32));
       m.push_back(entries.size());
-      if (pi == SIZE_MAX) continue;
+      if (pi == SIZE_MAX) {
+        // No dump: the verdict may still know who it is (a launcher's rank numbering).
+        missing.push_back({r.commRank, r.who.rank, truncateUtf8(r.who.label, kMaxHost)});
+        continue;
+      }
       const ProcessDump& p = job.processes[pi];
       int64_t prevEnq = 0;
       for (const auto& v : entries) {
@@ -378,6 +382,7 @@ json buildReportData(const Job& job, const Verdict& verdict, const ReportOptions
     x["sigs"] = std::move(sigs);
     x["m"] = std::move(m);
     x["e"] = std::move(e);
+    if (!missing.empty()) x["missing"] = std::move(missing);
     comms.push_back(std::move(x));
   }
   st.comms = nReports;

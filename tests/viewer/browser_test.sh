@@ -115,5 +115,23 @@ if [ "$mode" = synth ]; then
   rc=$?
   [ $rc -eq 77 ] && skip "chromium could not be started"
   [ $rc -eq 0 ] || fail "browser checks of $out/hostile.html ($out_line)"
+
+  # Every other kind of verdict and timing mode opens, draws and answers clicks without an error.
+  pages=()
+  for x in healthy:full device_stall:endOnly mismatch:full missing:full died:full unmatched_p2p:full \
+           error:endOnly host_stall:hostOnly; do
+    sc=${x%%:*} timing=${x##*:}
+    "$ncclfr" synth --ranks 32 --scenario "$sc" --timing "$timing" --entries 256 -o "$out/smoke/$sc-$timing" >/dev/null ||
+      fail "ncclfr synth $sc $timing"
+    "$ncclfr" report "$out/smoke/$sc-$timing" -o "$out/smoke/$sc-$timing.html" >/dev/null || fail "ncclfr report $sc $timing"
+    pages+=("$out/smoke/$sc-$timing.html")
+  done
+  "$ncclfr" synth --ranks 32 --scenario host_stall --no-global-rank --entries 256 -o "$out/smoke/no-rank" >/dev/null &&
+    "$ncclfr" report "$out/smoke/no-rank" -o "$out/smoke/no-rank.html" >/dev/null || fail "report without global ranks"
+  pages+=("$out/smoke/no-rank.html")
+  "${check[@]}" --smoke "$(IFS=,; echo "${pages[*]}")"
+  rc=$?
+  [ $rc -eq 77 ] && skip "chromium could not be started"
+  [ $rc -eq 0 ] || fail "browser checks of the other verdicts"
 fi
 echo "PASS: $mode (artifacts in $out)"

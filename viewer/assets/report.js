@@ -164,13 +164,25 @@
       mem.inChain = mem.pi >= 0 && !!chainByRank[procKey(mem.pi)];
       members.push(mem);
     }
+    (c.missing || []).forEach(function (x) {
+      members.forEach(function (mem) { if (mem.cr === x[0] && mem.pi < 0) mem.missingLabel = x[2] + (x[2].indexOf('comm ') === 0 ? '' : ' \u00b7 r' + x[0]); });
+    });
     if (!isFinite(tMin)) { tMin = -1e6; }
     if (!isFinite(tMax) || tMax <= tMin) tMax = tMin + 1e6;
+    // At the first mismatching sequence number, the call most ranks made is the reference; bars
+    // that differ from it are marked.
+    var majoritySig = -1;
+    if (c.mm >= 0) {
+      var votes = {};
+      members.forEach(function (mem) { mem.entries.forEach(function (ent) { if (!ent.isP2P && ent.seq === c.mm) votes[ent.sig] = (votes[ent.sig] || 0) + 1; }); });
+      var best = -1;
+      Object.keys(votes).forEach(function (k) { if (votes[k] > best) { best = votes[k]; majoritySig = +k; } });
+    }
     var F = c.fr;
     if (c.hi >= 0) { seqMin = Math.min(seqMin, c.lo); seqMax = Math.max(seqMax, F >= 0 ? F : c.hi); }
     if (!isFinite(seqMin)) { seqMin = 0; seqMax = 0; }
     var md = { c: c, ci: ci, members: members, tMin: tMin, tMax: tMax, seqMin: seqMin, seqMax: seqMax,
-      hasP2P: hasP2P, F: F };
+      hasP2P: hasP2P, F: F, majoritySig: majoritySig };
     models[ci] = md;
     return md;
   }
@@ -222,13 +234,14 @@
 
   function rankLane(view, mem, asMember) {
     var md = model(view.ci), c = md.c;
-    var label = mem.pi >= 0 ? procLabel(mem.pi) : 'comm rank ' + mem.cr + ' (no dump)';
+    var label = mem.pi >= 0 ? procLabel(mem.pi) : (mem.missingLabel || 'comm rank ' + mem.cr) + ' (no dump)';
     if (mem.pi >= 0 && P.rank[mem.pi] >= 0 && c.size > 1) label += ' \u00b7 r' + mem.cr;
     var lane = { kind: 'rank', mem: mem, member: asMember, label: label, bars: [] };
     mem.entries.forEach(function (ent, i) {
       var st = entryStateName(mem, ent);
       lane.bars.push({ ent: ent, mem: mem, idx: i, state: st, seq: ent.seq, p2p: ent.isP2P,
         frontier: !ent.isP2P && ent.seq === md.F && c.stalled,
+        mismatch: !ent.isP2P && ent.seq === c.mm && md.majoritySig >= 0 && ent.sig !== md.majoritySig,
         waiting: st === 'scheduled' && ent.start === null && ent.end === null });
     });
     if (md.F >= 0 && c.stalled && mem.st === RS_NOT_ENQUEUED) {
@@ -287,10 +300,10 @@
     if (view.axis === 'seq') {
       if (b.missingBar) return [view.a, view.b];
       if (b.p2p) {
-        // Sends and receives sit between the collective before them and the next one.
-        return [b.seq + 0.55, b.seq + 0.9];
+        // Sends and receives sit in the gap between the collective before them and the next one.
+        return [b.seq + 0.36, b.seq + 0.64];
       }
-      return [b.seq - 0.4, b.seq + 0.4];
+      return [b.seq - 0.3, b.seq + 0.3];
     }
     if (b.missingBar) return [md.tMin, md.tMax];
     if (b.never) return [b.t0, b.t1];
@@ -429,6 +442,7 @@
         if (b.p2p) cls2 += ' p2p';
         if (b.waiting) cls2 += ' waiting';
         if (b.frontier) cls2 += ' frontier';
+        if (b.mismatch) cls2 += ' mismatch';
         if (view.selected && view.selected.lane === li && view.selected.bar === bi) cls2 += ' selected';
         // The wait before the GPU started it, lighter, in front of the bar.
         if (view.axis !== 'seq' && !b.agg && b.ent && b.ent.start !== null && b.ent.start > b.ent.enq) {
@@ -479,6 +493,11 @@
     var ent = b.ent, sig = sigOf(c, ent), op = enumName(EN.op, sig[0]), dtype = enumName(EN.dtype, sig[1]);
     var what = op + (b.p2p ? ' ' + (op === 'send' ? 'to' : 'from') + ' comm rank ' + sig[3] + ' (#' + ent.p2p + ')' : ' #' + ent.seq);
     lines.push(['call', what + (b.frontier ? ' \u2014 the frontier' : '')]);
+    if (b.mismatch) {
+      var ref = c.sigs[md.majoritySig];
+      lines.push(['mismatch', 'differs from what most ranks called at #' + c.mm + ': ' + enumName(EN.op, ref[0]) + ' ' +
+        enumName(EN.dtype, ref[1]) + ' count ' + fmtInt(ref[4]) + (ref[3] >= 0 ? ' root ' + ref[3] : '') + ' ' + enumName(EN.redOp, ref[2])]);
+    }
     if (b.agg) {
       var counts = Object.keys(b.counts).map(function (k) { return fmtInt(b.counts[k]) + ' ' + k; }).join(', ');
       lines.push(['ranks', fmtInt(b.n) + ' in this lane: ' + counts]);
@@ -1058,7 +1077,11 @@
   var opened = 0;
   for (var k = 0; k < matching.length && opened < OPEN_AT_START; k++) {
     var ci = matching[k];
-    if (!D.comms[ci].stalled && !(ci in suspectOrder) && opened > 0) break;
+    var interesting = D.comms[ci].stalled || ci in suspectOrder;
+    if (!interesting && opened > 0) break;
+    // Nothing stalled: show the first communicator that has calls to show.
+    if (!interesting && D.comms[ci].e.length === 0) continue;
+    if (k >= shownCount) break;
     cards[ci].toggle(true);
     opened++;
   }

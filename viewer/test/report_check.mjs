@@ -4,6 +4,7 @@
 //   node report_check.mjs --report R.html --rank 9 --comm 0x... --frontier 2566 [--reason host_stall]
 //                         --screenshot out.png
 //   node report_check.mjs --hostile H.html --text '<img src=x onerror=alert(1)>' --screenshot out.png
+//   node report_check.mjs --smoke A.html,B.html,...      (each opens, draws and answers clicks cleanly)
 //   node report_check.mjs --open R.html [--runs 5]      (benchmark: prints open-and-draw times)
 //
 // Exit 0 all checks passed, 1 a check failed, 77 no browser could be started (the caller skips).
@@ -61,6 +62,8 @@ async function openPage(context, file) {
   const t0 = Date.now();
   await page.goto(url, { waitUntil: 'load', timeout: 60000 });
   await page.waitForSelector('html[data-ready]', { timeout: 60000 });
+  // Drawn means painted: wait for the frame after the one that laid the page out.
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
   const wallMs = Date.now() - t0;
   const ready = await page.evaluate(() => document.documentElement.getAttribute('data-ready'));
   const readyMs = await page.evaluate(() => (window.ncclfrReport ? window.ncclfrReport.readyMs : -1));
@@ -172,6 +175,35 @@ async function checkHostile(context) {
   await page.close();
 }
 
+// Every page opens cleanly and every timeline it draws answers a click on a bar and on a lane.
+async function smoke(context) {
+  for (const file of args.smoke.split(',').filter(Boolean)) {
+    const { page, seen, ready } = await openPage(context, file);
+    const cards = await page.locator('.comm-body:not([hidden])').count();
+    let clicked = 0;
+    for (let i = 0; i < cards; i++) {
+      const body = page.locator('.comm-body:not([hidden])').nth(i);
+      const bar = body.locator('.bar').first();
+      if (await bar.count()) { await bar.click({ force: true }); clicked++; }
+      const label = body.locator('.lane-label').first();
+      if (await label.count()) await label.click({ force: true });
+    }
+    // The sequence axis and a group's expansion on the first open timeline.
+    if (cards) {
+      const body = page.locator('.comm-body:not([hidden])').first();
+      await body.locator('select').selectOption('seq');
+      await page.waitForTimeout(50);
+      const group = body.locator('.lane.group .lane-label').first();
+      if (await group.count()) await group.click({ force: true });
+    }
+    await page.waitForTimeout(100);
+    const status = await page.textContent('#status');
+    check(ready === '1' && seen.errors.length === 0 && seen.dialogs.length === 0,
+      `${file}: ${status}, ${cards} timeline(s) drawn, ${clicked} bar(s) clicked${seen.errors.length ? ': ' + seen.errors.join(' | ') : ''}`);
+    await page.close();
+  }
+}
+
 async function benchmarkOpen(context) {
   const runs = Number(args.runs || 5);
   const times = [];
@@ -190,6 +222,7 @@ try {
   if (args.report) await checkReport(context);
   if (args.hostile) await checkHostile(context);
   if (args.open) await benchmarkOpen(context);
+  if (args.smoke) await smoke(context);
 } catch (e) {
   console.log(`FAIL  ${e.stack || e}`);
   failures++;
