@@ -107,6 +107,9 @@ struct Member {
   int32_t globalRank = -1;  // for missing members: inferred, or -1
   RankState state = RankState::kCompleted;
   bool error = false;
+  // Progress as the peers prove it (inferProgress): at least the recorder's counters.
+  int64_t effCompleted = -1;
+  int64_t effStarted = -1;
 };
 
 struct Group {
@@ -164,6 +167,8 @@ class Analyzer {
   RankRef refMember(const Group& g, const Member& m) const;
   std::string commName(const Group& g) const;
   bool isPending(const ProcessDump& p, const EntryView& e) const;
+  bool isPendingAlone(size_t p, const EntryView& e, bool peersProve) const;
+  void inferProgress();
   const EntryView* earliestPending(size_t p, const EntryView* before, bool sameStream) const;
   std::string describeEntry(size_t p, const EntryView& e) const;
 
@@ -226,13 +231,102 @@ std::string Analyzer::commName(const Group& g) const {
   return s;
 }
 
-bool Analyzer::isPending(const ProcessDump& p, const EntryView& e) const {
+bool Analyzer::isPendingAlone(size_t pi, const EntryView& e, bool peersProve) const {
+  const ProcessDump& p = proc(pi);
   if (!p.completionKnown() || e.state == schema::EntryState::COMPLETED) return false;
   if (e.state == schema::EntryState::CAPTURED) return false;
   const CommView& c = p.comms[e.comm];
-  if (!e.isP2P()) return e.seq > c.lastCompletedSeq;
+  auto [gi, mi] = where_[pi][e.comm];
+  if (!e.isP2P()) {
+    int64_t done = gi != kNone ? groups_[gi].members[mi].effCompleted : c.lastCompletedSeq;
+    return e.seq > done;
+  }
   const P2PCounterView* k = c.p2pCounter(e.root, e.op == schema::Op::SEND);
-  return k == nullptr || e.p2pSeq > k->lastCompletedSeq;
+  int64_t done = k ? k->lastCompletedSeq : -1;
+  if (peersProve && e.op == schema::Op::SEND && gi != kNone && e.root >= 0 && e.root < groups_[gi].size) {
+    // A receive that completed proves the matching send did.
+    const Group& g = groups_[gi];
+    const Member& peer = g.members[static_cast<size_t>(g.memberOf[static_cast<size_t>(e.root)])];
+    if (peer.proc != kNone && proc(peer.proc).completionKnown()) {
+      if (const P2PCounterView* r = commOf(peer).p2pCounter(g.members[mi].commRank, false)) {
+        done = std::max(done, r->lastCompletedSeq);
+      }
+    }
+  }
+  return e.p2pSeq > done;
+}
+
+bool Analyzer::isPending(const ProcessDump& p, const EntryView& e) const {
+  size_t pi = static_cast<size_t>(&p - job_.processes.data());
+  if (!isPendingAlone(pi, e, true)) return false;
+  // The calls of one ncclGroupStart/End on one communicator run as one launch and finish together,
+  // so the recorder's own word that one finished covers all. (A peer's word covers only its half:
+  // a delivered send says nothing of the receive launched with it.)
+  if (e.groupId != 0) {
+    for (const auto& x : p.entries) {
+      if (&x != &e && x.groupId == e.groupId && x.comm == e.comm && !isPendingAlone(pi, x, false) &&
+          x.state != schema::EntryState::CAPTURED) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+namespace {
+// Collectives whose completion on any rank needs every rank's contribution: if one rank finished
+// one, every rank ran it.
+bool needsEveryone(schema::Op op) {
+  return op == schema::Op::ALL_REDUCE || op == schema::Op::ALL_GATHER || op == schema::Op::REDUCE_SCATTER ||
+         op == schema::Op::ALL_TO_ALL;
+}
+}  // namespace
+
+// A recorder learns of GPU progress by polling events, so a dump can trail what the GPU did; and a
+// rank's call of an all-reduce (all-gather, ...) that a peer completed has run, whatever this
+// rank's recorder saw. Counting it as completed keeps such lag from being taken for a stall.
+void Analyzer::inferProgress() {
+  size_t inferred = 0;
+  for (auto& g : groups_) {
+    int64_t cmax = -1;
+    for (auto& m : g.members) {
+      if (m.proc == kNone) continue;
+      const auto& c = commOf(m);
+      const auto& d = proc(m.proc);
+      m.effCompleted = d.completionKnown() ? c.lastCompletedSeq : -1;
+      m.effStarted = d.startKnown() ? std::max(c.lastStartedSeq, m.effCompleted) : m.effCompleted;
+      if (d.completionKnown()) cmax = std::max(cmax, c.lastCompletedSeq);
+    }
+    for (auto& m : g.members) {
+      if (m.proc == kNone || !proc(m.proc).completionKnown()) continue;
+      const auto& c = commOf(m);
+      int64_t upTo = std::min(c.lastEnqueuedSeq, cmax);
+      // A lag is a few calls; anything longer is not a lag (or not a sane dump).
+      if (upTo - m.effCompleted > 4096) continue;
+      int64_t s = m.effCompleted + 1;
+      for (; s <= upTo; ++s) {
+        schema::Op op = schema::Op::UNKNOWN;
+        for (const auto& o : g.members) {
+          if (o.proc == kNone) continue;
+          uint32_t fp = commOf(o).fingerprintAt(s);
+          if (fp == 0) continue;
+          if (const CallSignature* sig = commOf(o).signatureFor(fp)) op = sig->op;
+          break;
+        }
+        if (op != schema::Op::UNKNOWN && !needsEveryone(op)) break;
+      }
+      if (s - 1 > m.effCompleted) {
+        m.effCompleted = s - 1;
+        m.effStarted = std::max(m.effStarted, m.effCompleted);
+        ++inferred;
+      }
+    }
+  }
+  if (inferred > 0) {
+    v_.notes.push_back(std::to_string(inferred) +
+                       " rank(s) of some communicator had not seen calls finish that their peers had completed "
+                       "(recorders read GPU events late); those calls are counted as completed");
+  }
 }
 
 // The oldest pending call of process p (before `before` in ring order, and on its stream when
@@ -420,7 +514,7 @@ void Analyzer::computeFrontiers() {
       minE = std::min(minE, c.lastEnqueuedSeq);
       if (d.completionKnown()) {
         anyCompletion = true;
-        f = std::min(f, c.lastCompletedSeq + 1);
+        f = std::min(f, m.effCompleted + 1);
       } else {
         f = std::min(f, c.lastEnqueuedSeq + 1);
       }
@@ -451,11 +545,11 @@ void Analyzer::computeFrontiers() {
         m.state = RankState::kNotEnqueued;
       } else if (!d.completionKnown()) {
         m.state = RankState::kUnknown;
-      } else if (c.lastCompletedSeq >= f) {
+      } else if (m.effCompleted >= f) {
         m.state = RankState::kCompleted;
       } else if (!d.startKnown()) {
         m.state = RankState::kPending;
-      } else if (c.lastStartedSeq >= f) {
+      } else if (m.effStarted >= f) {
         m.state = RankState::kStarted;
       } else {
         m.state = RankState::kQueued;
@@ -464,6 +558,21 @@ void Analyzer::computeFrontiers() {
       bool blocker = m.state == RankState::kNotEnqueued || m.state == RankState::kQueued ||
                      (d.processDied && m.state != RankState::kCompleted);
       if (blocker) g.blockers.push_back(static_cast<size_t>(&m - g.members.data()));
+    }
+    // A rank that never issued the call (or cannot: dead, no dump) holds the collective whatever the
+    // others' streams do; a rank that issued it but whose start was not seen is then no blocker
+    // (its stream may be behind that very collective's predecessors, or its recorder late).
+    bool hard = false;
+    for (size_t b : g.blockers) {
+      const Member& m = g.members[b];
+      hard = hard || m.state == RankState::kNotEnqueued || m.state == RankState::kMissing ||
+             (m.proc != kNone && proc(m.proc).processDied);
+    }
+    if (hard) {
+      std::erase_if(g.blockers, [&](size_t b) {
+        const Member& m = g.members[b];
+        return m.state == RankState::kQueued && !proc(m.proc).processDied;
+      });
     }
   }
 }
@@ -1412,6 +1521,7 @@ Verdict Analyzer::run() {
                        "known for them (queued and stuck in the transport look the same)");
   }
   buildGroups();
+  inferProgress();
   inferMissingRanks();
   computeFrontiers();
   checkMismatches();

@@ -391,9 +391,15 @@ bool selectJob(LoadedDumps&& loaded, const SelectOptions& options, Job* job, std
   job->jobId = chosenJob;
 
   std::set<std::string> incidents;
+  std::map<std::string, size_t> incidentSize;
   for (const auto& d : loaded.dumps) {
-    if (d.jobId == chosenJob && !salvagedWithoutIncident(d)) incidents.insert(d.incidentId);
+    if (d.jobId == chosenJob && !salvagedWithoutIncident(d)) {
+      incidents.insert(d.incidentId);
+      ++incidentSize[d.incidentId];
+    }
   }
+  size_t largest = 0;
+  for (const auto& [i, n] : incidentSize) largest = std::max(largest, n);
   std::string chosenIncident;
   if (!options.incident.empty()) {
     if (!incidents.count(options.incident)) {
@@ -404,16 +410,29 @@ bool selectJob(LoadedDumps&& loaded, const SelectOptions& options, Job* job, std
     }
     chosenIncident = options.incident;
   } else if (!incidents.empty()) {
-    chosenIncident = *incidents.rbegin();  // ids sort in time order
+    // The latest incident (ids sort in time order) that most of the job took part in: a job killed
+    // after a hang makes a few ranks dump once more on SIGTERM, a later "incident" of a handful of
+    // dumps that says less than the one before it.
+    for (auto it = incidents.rbegin(); it != incidents.rend(); ++it) {
+      if (2 * incidentSize[*it] >= largest) {
+        chosenIncident = *it;
+        break;
+      }
+    }
   }
   job->incidentId = chosenIncident;
   for (const auto& i : incidents) {
     if (i != chosenIncident) job->otherIncidents.push_back(i);
   }
   if (!job->otherIncidents.empty()) {
-    job->notes.push_back("analyzing incident " + (chosenIncident.empty() ? "(none)" : chosenIncident) + "; " +
-                         std::to_string(job->otherIncidents.size()) +
-                         " other incident(s) of this job set aside (pick one with --incident)");
+    std::string others;
+    for (const auto& i : job->otherIncidents) {
+      others += (others.empty() ? "" : ", ") + (i.empty() ? std::string("(none)") : i) + " (" +
+                std::to_string(incidentSize[i]) + (incidentSize[i] == 1 ? " dump)" : " dumps)");
+    }
+    job->notes.push_back("analyzing incident " + (chosenIncident.empty() ? "(none)" : chosenIncident) + " (" +
+                         std::to_string(incidentSize[chosenIncident]) + " dumps); set aside: " + others +
+                         "; pick one with --incident");
   }
 
   // A process is its host and pid (its own dump and a salvaged copy of its ring agree on both).

@@ -43,7 +43,9 @@ bool loadDumpBytes(const void* data, size_t size, const std::string& name, Proce
 
 struct SelectOptions {
   std::string job;       // required when the dumps hold several jobs
-  std::string incident;  // default: the latest incident of the job
+  // Default: the latest incident of the job that at least half as many processes dumped for as for
+  // its largest incident (so a few ranks dumping again on SIGTERM after a hang do not hide it).
+  std::string incident;
 };
 
 // One job at one incident, with each process once.
