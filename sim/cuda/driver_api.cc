@@ -40,19 +40,15 @@ CUresult recordEvent(CUevent hEvent, CUstream hStream) {
   if (!stream) return err;
   // As on hardware, an event belongs to one context and can only be recorded on its streams.
   if (stream->ctx != ev->ctx) return CUDA_ERROR_INVALID_HANDLE;
-  uint64_t gen;
-  {
-    std::lock_guard<std::mutex> lock(ev->mu);
-    gen = ++ev->recordGen;
-  }
-  Driver::get().submit(stream, [ev, gen] {
-    std::lock_guard<std::mutex> lock(ev->mu);
-    if (gen > ev->completedGen) {
-      ev->completedGen = gen;
-      ev->timeNs = monotonicNs();
-    }
-    ev->cv.notify_all();
+  // Held across the submit so no query sees the new generation with the previous record's ticket;
+  // the worker takes ev->mu only inside the item, never while the submit waits on it.
+  std::lock_guard<std::mutex> lock(ev->mu);
+  const uint64_t gen = ++ev->recordGen;
+  ev->ticket = Driver::get().submit(stream, [ev, gen] {
+    std::lock_guard<std::mutex> itemLock(ev->mu);
+    if (ev->recordGen == gen) ev->timeNs = monotonicNs();
   });
+  ev->stream = stream;
   return CUDA_SUCCESS;
 }
 
@@ -397,16 +393,15 @@ CUresult CUDAAPI cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned in
   CUresult err;
   auto s = Driver::get().resolveStream(hStream, &err);
   if (!s) return err;
-  uint64_t gen;
+  std::shared_ptr<Stream> target;
+  uint64_t ticket;
   {
     std::lock_guard<std::mutex> lock(ev->mu);
-    gen = ev->recordGen;
+    target = ev->stream;
+    ticket = ev->ticket;
   }
-  if (gen == 0) return CUDA_SUCCESS;  // waiting on a never-recorded event is a no-op
-  Driver::get().submit(s, [ev, gen] {
-    std::unique_lock<std::mutex> lock(ev->mu);
-    ev->cv.wait(lock, [&] { return ev->completedGen >= gen; });
-  });
+  if (!target) return CUDA_SUCCESS;  // waiting on a never-recorded event is a no-op
+  Driver::get().submit(s, [target, ticket] { target->waitFor(ticket); });
   return CUDA_SUCCESS;
 }
 
@@ -499,16 +494,21 @@ CUresult CUDAAPI cuEventQuery(CUevent hEvent) {
   auto ev = Driver::get().findEvent(hEvent);
   if (!ev) return CUDA_ERROR_INVALID_HANDLE;
   std::lock_guard<std::mutex> lock(ev->mu);
-  return ev->completedGen >= ev->recordGen ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;
+  return !ev->stream || ev->stream->reached(ev->ticket) ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;
 }
 
 CUresult CUDAAPI cuEventSynchronize(CUevent hEvent) {
   SIM_REQUIRE_INIT();
   auto ev = Driver::get().findEvent(hEvent);
   if (!ev) return CUDA_ERROR_INVALID_HANDLE;
-  std::unique_lock<std::mutex> lock(ev->mu);
-  uint64_t gen = ev->recordGen;
-  ev->cv.wait(lock, [&] { return ev->completedGen >= gen; });
+  std::shared_ptr<Stream> target;
+  uint64_t ticket;
+  {
+    std::lock_guard<std::mutex> lock(ev->mu);
+    target = ev->stream;
+    ticket = ev->ticket;
+  }
+  if (target) target->waitFor(ticket);
   return CUDA_SUCCESS;
 }
 
@@ -520,18 +520,15 @@ CUresult CUDAAPI cuEventElapsedTime(float* pMilliseconds, CUevent hStart, CUeven
   if (!a || !b) return CUDA_ERROR_INVALID_HANDLE;
   if ((a->flags | b->flags) & CU_EVENT_DISABLE_TIMING) return CUDA_ERROR_INVALID_HANDLE;
   int64_t ta, tb;
-  {
-    std::lock_guard<std::mutex> la(a->mu);
-    if (a->recordGen == 0) return CUDA_ERROR_INVALID_HANDLE;
-    if (a->completedGen < a->recordGen) return CUDA_ERROR_NOT_READY;
-    ta = a->timeNs;
-  }
-  {
-    std::lock_guard<std::mutex> lb(b->mu);
-    if (b->recordGen == 0) return CUDA_ERROR_INVALID_HANDLE;
-    if (b->completedGen < b->recordGen) return CUDA_ERROR_NOT_READY;
-    tb = b->timeNs;
-  }
+  auto timeOf = [](Event& e, int64_t* t) {
+    std::lock_guard<std::mutex> lock(e.mu);
+    if (!e.stream) return CUDA_ERROR_INVALID_HANDLE;
+    if (!e.stream->reached(e.ticket)) return CUDA_ERROR_NOT_READY;
+    *t = e.timeNs;
+    return CUDA_SUCCESS;
+  };
+  if (CUresult r = timeOf(*a, &ta); r != CUDA_SUCCESS) return r;
+  if (CUresult r = timeOf(*b, &tb); r != CUDA_SUCCESS) return r;
   *pMilliseconds = static_cast<float>(static_cast<double>(tb - ta) / 1e6);
   return CUDA_SUCCESS;
 }

@@ -63,16 +63,17 @@ class Stream {
   bool stopping_ = false;
 };
 
+// An event is complete when the stream of its latest record has passed that record's ticket: the
+// stream's own progress is the one source of truth, so "event complete" and "stream idle" can never
+// disagree. A never-recorded event counts as complete.
 struct Event {
   Context* ctx = nullptr;
   unsigned flags = 0;
   std::mutex mu;
-  std::condition_variable cv;
-  // Each record gets a generation; the event is complete when the latest record's generation has
-  // been passed by its stream. A never-recorded event (recordGen 0) counts as complete.
   uint64_t recordGen = 0;
-  uint64_t completedGen = 0;
-  int64_t timeNs = 0;  // CLOCK_MONOTONIC when the stream passed completedGen's record
+  std::shared_ptr<Stream> stream;  // of the latest record
+  uint64_t ticket = 0;
+  int64_t timeNs = 0;  // CLOCK_MONOTONIC when the stream reached the latest record
 };
 
 struct Context {

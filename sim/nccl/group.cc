@@ -116,10 +116,23 @@ ncclResult_t launchOps(std::vector<PendingOp>& ops) {
     for (const Task& t : b->tasks) {
       CUcontext ctx = nullptr;
       CUresult r = cuStreamGetCtx(t.stream, &ctx);
+      if (r != CUDA_SUCCESS) {
+        if (ret == ncclSuccess) ret = cudaFailure(b->comm, r, "launching on the user stream");
+        continue;
+      }
       CUcontext want = nullptr;
-      if (r == CUDA_SUCCESS) (void)cuCtxGetCurrent(&want);
-      if (r == CUDA_SUCCESS && ctx != want) r = CUDA_ERROR_INVALID_HANDLE;  // a stream of another device
-      if (r != CUDA_SUCCESS && ret == ncclSuccess) ret = cudaFailure(b->comm, r, "launching on the user stream");
+      (void)cuCtxGetCurrent(&want);
+      if (ctx != want) {
+        // As a kernel launch on a stream of another device fails on hardware.
+        CUdevice streamDev = -1;
+        if (cuCtxPushCurrent(ctx) == CUDA_SUCCESS) {
+          (void)cuCtxGetDevice(&streamDev);
+          (void)cuCtxPopCurrent(nullptr);
+        }
+        SIM_WARN(b->comm->cudaDev, "%s: stream %p is a stream of device %d, the communicator's device is %d",
+                 funcName(t.func), static_cast<void*>(t.stream), streamDev, b->comm->cudaDev);
+        if (ret == ncclSuccess) ret = cudaFailure(b->comm, CUDA_ERROR_INVALID_HANDLE, "launching on the user stream");
+      }
     }
   }
   if (ret != ncclSuccess) {
