@@ -59,11 +59,32 @@ int GpuTracker::registerContext(uintptr_t ctx) {
 
 uint32_t GpuTracker::takePair(int ctx) {
   uint32_t top = ctxs[ctx].pool.pop();
-  if (top == 0) {
+  if (top != 0) return pairHandle(static_cast<uint32_t>(ctx), top - 1);
+  // A burst outran the watchdog's refill: make a pair here (CUDA calls, outside the recorder's own
+  // budget) rather than leave the call untimed. Only in the stream's own context, which is the
+  // calling thread's current one in practice; never by switching the application's context.
+  GpuContext& g = ctxs[ctx];
+  CUcontext current = nullptr;
+  if (cu->ctxGetCurrent(&current) != CUDA_SUCCESS || reinterpret_cast<uintptr_t>(current) != ld(g.ctx)) {
     raiseHotWarning(kWarnEventPoolEmpty);
     return 0;
   }
-  return pairHandle(static_cast<uint32_t>(ctx), top - 1);
+  uint32_t index = fetchAdd(g.pool.created, uint32_t{1});
+  if (index >= kMaxPairsPerContext) {
+    raiseHotWarning(kWarnEventPoolEmpty);
+    return 0;
+  }
+  EventPair& p = g.pool.pairs[index];
+  if (cu->eventCreate(&p.start, CU_EVENT_DEFAULT) != CUDA_SUCCESS) {
+    raiseHotWarning(kWarnEventPoolEmpty);
+    return 0;  // the index stays used up: a rare failure, not worth a free list of holes
+  }
+  if (cu->eventCreate(&p.end, CU_EVENT_DEFAULT) != CUDA_SUCCESS) {
+    if (cu->eventDestroy != nullptr) cu->eventDestroy(p.start);
+    raiseHotWarning(kWarnEventPoolEmpty);
+    return 0;
+  }
+  return pairHandle(static_cast<uint32_t>(ctx), index);
 }
 
 void GpuTracker::releasePair(uint32_t handle) {

@@ -61,7 +61,8 @@ class EventPool {
   EventPair* pairs = nullptr;   // kMaxPairsPerContext, allocated by the watchdog
   uint32_t* next = nullptr;
   uint64_t head = 0;            // (tag << 32) | (index + 1), 0 = empty
-  uint32_t created = 0;         // watchdog only
+  uint32_t created = 0;         // pairs made (indexes claimed atomically: the watchdog and, when the
+                                // pool runs dry, application threads make them)
   uint32_t available = 0;       // approximate count of free pairs
 
   // Returns a pair index + 1, 0 when empty.
@@ -78,7 +79,7 @@ struct GpuContext {
   CUevent refEvent = nullptr;
   int64_t refHostNs = 0;        // host CLOCK_MONOTONIC of refEvent
   int64_t refTakenNs = 0;
-  uint32_t refillTarget = 64;
+  uint32_t refillTarget = 256;
 };
 inline constexpr uint32_t kCtxFree = 0, kCtxRequested = 1, kCtxReady = 2, kCtxFailed = 3;
 

@@ -464,22 +464,25 @@ void WatchdogLoop::setUpContexts() {
         st(g.state, kCtxFailed, std::memory_order_release);
         continue;
       }
-      g.refillTarget = 64;
+      g.refillTarget = 256;
     }
     // Keep the pool topped up; an empty pool (calls went untracked) doubles the target.
     uint32_t available = ld(g.pool.available);
-    if (available == 0 && g.pool.created > 0) g.refillTarget = std::min<uint32_t>(g.refillTarget * 2, 4096);
-    if (available < g.refillTarget / 2 && g.pool.created < kMaxPairsPerContext) {
+    uint32_t created = ld(g.pool.created);
+    if (available == 0 && created > 0) g.refillTarget = std::min<uint32_t>(g.refillTarget * 2, 4096);
+    if (available < g.refillTarget / 2 && created < kMaxPairsPerContext) {
       if (cu->ctxPushCurrent(ctx) == CUDA_SUCCESS) {
-        uint32_t want = std::min(g.refillTarget - available, kMaxPairsPerContext - g.pool.created);
+        uint32_t want = g.refillTarget - available;
         for (uint32_t k = 0; k < want; ++k) {
-          EventPair& p = g.pool.pairs[g.pool.created];
+          uint32_t index = fetchAdd(g.pool.created, uint32_t{1});
+          if (index >= kMaxPairsPerContext) break;
+          EventPair& p = g.pool.pairs[index];
           if (cu->eventCreate(&p.start, CU_EVENT_DEFAULT) != CUDA_SUCCESS) break;
           if (cu->eventCreate(&p.end, CU_EVENT_DEFAULT) != CUDA_SUCCESS) {
             if (cu->eventDestroy) cu->eventDestroy(p.start);
             break;
           }
-          g.pool.push(g.pool.created++);
+          g.pool.push(index);
         }
         CUcontext popped;
         cu->ctxPopCurrent(&popped);

@@ -330,7 +330,7 @@ TEST_CASE("NCCLFR_DUMP_SIGNAL asks for a dump and the process runs on") {
   CHECK(std::string(d.getInfo().getDetail().cStr()).find("SIGUSR2") != std::string::npos);
 }
 
-TEST_CASE("ncclfr trigger asks every rank of a live job for dumps; a second trigger is a new incident") {
+TEST_CASE("ncclfr trigger asks every rank of a live job for dumps, and a second trigger is a new incident") {
   Workspace w;
   Process r0(jobArgs(w, "idle", 2, {"--uid-file", w.path("u0")}), jobEnv(w, "manual", 0), w.path("o0"), w.path("e0"));
   Process r1(jobArgs(w, "idle", 3, {"--uid-file", w.path("u1")}), jobEnv(w, "manual", 1), w.path("o1"), w.path("e1"));
@@ -407,7 +407,7 @@ TEST_CASE("a crash marks the ring, and salvage names the signal") {
   CHECK(dumps[0]->dump().getEntries().size() == 7);
 }
 
-TEST_CASE("a forked child records nothing into the parent's ring; an exec'd child records on its own") {
+TEST_CASE("a forked child records nothing into the parent's ring, and an exec'd child records on its own") {
   Workspace w;
   auto env = jobEnv(w, "fork");
   env["NCCLFR_DUMP_ON_EXIT"] = "1";

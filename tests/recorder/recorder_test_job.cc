@@ -2,7 +2,7 @@
 // recorder's end-to-end tests run with LD_PRELOAD=libncclfr.so, on sim/ or on the test-only fake
 // NCCL. Each scenario drives NCCL in one way and prints what the recorder should have seen.
 //
-//   recorder_test_job --uid-file PATH --scenario NAME [--calls N] [--threads T] [--comms C] [--cuda]
+//   recorder_test_job [--uid-file PATH] --scenario NAME [--calls N] [--threads T] [--comms C] [--cuda]
 //                     [--marker PATH] [--term-handler]
 //
 // Scenarios:
@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -57,6 +58,7 @@ struct Options {
 bool gKeepGoing = false;
 
 int gRank = 0, gWorld = 1;
+int gDevice = 0;  // the current device is per thread: every thread selects it
 std::string gMarker;
 
 void check(ncclResult_t r, const char* what) {
@@ -88,6 +90,7 @@ struct Buffers {
 Buffers makeBuffers(const Options& o, size_t bytes) {
   Buffers b;
   if (o.cuda) {
+    cudaSetDevice(gDevice);
     if (cudaMalloc(&b.send, bytes) != cudaSuccess || cudaMalloc(&b.recv, bytes) != cudaSuccess ||
         cudaStreamCreate(&b.stream) != cudaSuccess) {
       std::fprintf(stderr, "rank %d: CUDA set-up failed\n", gRank);
@@ -135,7 +138,6 @@ void rounds(const Options& o, ncclComm_t comm, const Buffers& b, int n, Counts* 
     c->coll += 5;
     c->send[next] += 1;
     c->recv[prev] += 1;
-    if (i % 8 == 7) sync(o, b);
   }
   sync(o, b);
 }
@@ -164,12 +166,24 @@ int runExact(const Options& o) {
   }
   std::vector<Counts> counts(comms.size());
   std::vector<std::thread> threads;
+  // Threads take turns round by round, so every rank issues the communicators' calls in the same
+  // order: NCCL (and sim/) may deadlock when ranks interleave communicators differently. Within a
+  // turn a thread's calls still race with the other threads' recording and with the watchdog.
+  std::mutex turnMutex;
+  std::condition_variable turnChanged;
+  int turn = 0;
   for (int t = 0; t < o.threads; ++t) {
     threads.emplace_back([&, t] {
       Buffers b = makeBuffers(o, 4096);
-      for (int k = 0; k < o.comms; ++k) {
-        size_t idx = static_cast<size_t>(t * o.comms + k);
-        rounds(o, comms[idx], b, o.calls, &counts[idx]);
+      for (int i = 0; i < o.calls; ++i) {
+        std::unique_lock<std::mutex> lock(turnMutex);
+        turnChanged.wait(lock, [&] { return turn % o.threads == t; });
+        for (int k = 0; k < o.comms; ++k) {
+          size_t idx = static_cast<size_t>(t * o.comms + k);
+          rounds(o, comms[idx], b, 1, &counts[idx]);
+        }
+        ++turn;
+        turnChanged.notify_all();
       }
     });
   }
@@ -246,7 +260,10 @@ int main(int argc, char** argv) {
     }
   }
   if (o.uidFile.empty()) {
-    std::fprintf(stderr, "recorder_test_job: --uid-file is required\n");
+    if (const char* f = std::getenv("NCCL_UID_FILE")) o.uidFile = f;  // ncclfr-simrun sets it
+  }
+  if (o.uidFile.empty()) {
+    std::fprintf(stderr, "recorder_test_job: --uid-file (or NCCL_UID_FILE) is required\n");
     return 2;
   }
   if (const char* r = std::getenv("RANK")) gRank = std::atoi(r);
@@ -258,7 +275,8 @@ int main(int argc, char** argv) {
     int dev = 0;
     if (const char* l = std::getenv("LOCAL_RANK")) dev = std::atoi(l);
     int n = 0;
-    if (cudaGetDeviceCount(&n) == cudaSuccess && n > 0) cudaSetDevice(dev % n);
+    if (cudaGetDeviceCount(&n) == cudaSuccess && n > 0) gDevice = dev % n;
+    cudaSetDevice(gDevice);
   }
 
   if (o.scenario == "exact") return runExact(o);

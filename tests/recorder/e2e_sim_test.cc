@@ -1,0 +1,198 @@
+// End-to-end tests of libncclfr.so on sim/: multi-process jobs started by ncclfr-simrun with
+// LD_PRELOAD, as users run them, with GPU timing through sim/'s CUDA driver (events, streams).
+// They cover what needs real NCCL semantics between ranks: exactness across ranks with GPU times,
+// a host stall (the stalled rank's dump exists thanks to the peer trigger), a device stall, and a
+// SIGKILLed rank whose ring `ncclfr salvage` recovers whole.
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <set>
+
+#include "process_harness.h"
+
+using namespace rectest;
+using ncclfr::schema::DumpReason;
+using ncclfr::schema::EntryState;
+using ncclfr::schema::Op;
+
+namespace {
+
+std::string preload() {
+  std::string runtime = NCCLFR_TEST_SANITIZER_RUNTIME;
+  return runtime.empty() ? std::string(NCCLFR_TEST_RECORDER_LIB) : runtime + " " + NCCLFR_TEST_RECORDER_LIB;
+}
+
+std::map<std::string, std::string> simEnv(const Workspace& w) {
+  return {{"LD_PRELOAD", preload()},
+          {"NCCLFR_SHM_DIR", w.shm()},
+          {"NCCLFR_DUMP_DIR", w.dumps()},
+          {"NCCLFR_TIMEOUT", "1s"},
+          {"NCCLFR_TRIGGER_POLL", "100ms"}};
+}
+
+std::vector<std::string> simrun(int ranks, const std::string& job, std::vector<std::string> program) {
+  std::vector<std::string> a = {NCCLFR_TEST_SIMRUN, "-q", "-n", std::to_string(ranks), "--job-id", job,
+                                "--timeout", "90", "--grace", "10", "--"};
+  a.insert(a.end(), program.begin(), program.end());
+  return a;
+}
+
+// The dumps of one incident, by global rank.
+std::map<int, ncclfr::schema::Dump::Reader> byRank(const std::vector<std::unique_ptr<ncclfr::DumpFile>>& files,
+                                                   const std::string& incident) {
+  std::map<int, ncclfr::schema::Dump::Reader> m;
+  for (auto& f : files) {
+    auto d = f->dump();
+    if (incident.empty() || incident == d.getInfo().getIncidentId().cStr()) m.emplace(d.getProcess().getGlobalRank(), d);
+  }
+  return m;
+}
+
+std::string firstIncident(const std::vector<std::unique_ptr<ncclfr::DumpFile>>& files) {
+  std::string first;
+  for (auto& f : files) {
+    std::string id = f->dump().getInfo().getIncidentId().cStr();
+    if (first.empty() || id < first) first = id;
+  }
+  return first;
+}
+
+}  // namespace
+
+TEST_CASE("sim: every call of every rank, thread and communicator is recorded once, with GPU times") {
+  Workspace w;
+  auto env = simEnv(w);
+  env["NCCLFR_DUMP_ON_EXIT"] = "1";
+  constexpr int kRanks = 4, kThreads = 2, kComms = 2, kRounds = 12;
+  Process job(simrun(kRanks, "exact",
+                     {NCCLFR_TEST_JOB, "--scenario", "exact", "--cuda", "--calls", std::to_string(kRounds), "--threads",
+                      std::to_string(kThreads), "--comms", std::to_string(kComms)}),
+              env, w.path("out"), w.path("err"));
+  REQUIRE(job.wait(std::chrono::seconds(120)));
+  INFO(job.describe() + "\n" + job.out() + job.err());
+  REQUIRE(job.exitedWith(0));
+  auto files = dumpsIn(w.dumps());
+  REQUIRE(files.size() == kRanks);
+  auto ranks = byRank(files, "");
+  REQUIRE(ranks.size() == kRanks);
+  std::vector<uint64_t> ids;
+  for (auto c : ranks.at(0).getComms()) ids.push_back(c.getId());
+  REQUIRE(ids.size() == kThreads * kComms + 1);
+  for (auto& [rank, d] : ranks) {
+    CHECK(d.getProcess().getTiming() == ncclfr::schema::TimingMode::FULL);
+    CHECK(d.getProcess().getSimulated());
+    auto comms = d.getComms();
+    REQUIRE(comms.size() == ids.size());
+    for (unsigned i = 0; i < comms.size(); ++i) {
+      // NCCL's commHash is the same on every rank.
+      CHECK(comms[i].getId() == ids[i]);
+      CHECK(comms[i].getRank() == rank);
+      CHECK(comms[i].getSize() == kRanks);
+      if (i == 0) continue;
+      CHECK(comms[i].getLastEnqueuedSeq() == 5 * kRounds - 1);
+      CHECK(comms[i].getLastStartedSeq() == comms[i].getLastEnqueuedSeq());
+      CHECK(comms[i].getLastCompletedSeq() == comms[i].getLastEnqueuedSeq());
+      CHECK(comms[i].getTotalEntries() == 7 * kRounds);
+      for (auto p : comms[i].getP2p()) CHECK(p.getLastCompletedSeq() == kRounds - 1);
+    }
+    auto entries = d.getEntries();
+    REQUIRE(entries.size() == kThreads * kComms * 7 * kRounds);
+    std::map<uint32_t, int64_t> nextSeq;
+    for (auto e : entries) {
+      CHECK(e.getState() == EntryState::COMPLETED);
+      CHECK(e.getStartMonoNs() > 0);
+      CHECK(e.getEndMonoNs() >= e.getStartMonoNs());
+      if (e.getOp() != Op::SEND && e.getOp() != Op::RECV) CHECK(e.getSeq() == nextSeq[e.getComm()]++);
+    }
+  }
+}
+
+TEST_CASE("sim: a host stall: the stalled rank's dump exists thanks to the peer trigger") {
+  Workspace w;
+  constexpr int kRanks = 4, kStalled = 2;
+  Process job(simrun(kRanks, "hoststall",
+                     {NCCLFR_TEST_NCCL_JOB, "--steps", "50", "--step-ms", "2", "--fault", "host_stall", "--fault-rank",
+                      std::to_string(kStalled), "--fault-step", "5"}),
+              simEnv(w), w.path("out"), w.path("err"));
+  REQUIRE(waitUntil([&] { return countDumps(w.dumps()) >= kRanks; }));
+  auto files = dumpsIn(w.dumps());
+  std::string incident = firstIncident(files);
+  auto ranks = byRank(files, incident);
+  INFO(job.err());
+  REQUIRE(ranks.size() == kRanks);
+  for (auto& [rank, d] : ranks) {
+    if (rank == kStalled) {
+      // Nothing pending at all: it dumped because a peer asked.
+      CHECK(d.getInfo().getReason() == DumpReason::PEER_REQUEST);
+      for (auto e : d.getEntries()) CHECK(e.getState() == EntryState::COMPLETED);
+    } else {
+      CHECK(d.getInfo().getReason() == DumpReason::STALL);
+      bool pending = false;
+      for (auto e : d.getEntries()) pending |= e.getState() != EntryState::COMPLETED;
+      CHECK(pending);
+    }
+    CHECK(d.getInfo().getTriggerRank() != kStalled);
+  }
+  job.signal(SIGTERM);
+  CHECK(job.wait());
+}
+
+TEST_CASE("sim: a device stall: the rank whose stream is blocked shows its call not started") {
+  Workspace w;
+  constexpr int kRanks = 3, kStalled = 1;
+  Process job(simrun(kRanks, "devstall",
+                     {NCCLFR_TEST_NCCL_JOB, "--steps", "50", "--step-ms", "2", "--fault", "device_stall", "--fault-rank",
+                      std::to_string(kStalled), "--fault-step", "4"}),
+              simEnv(w), w.path("out"), w.path("err"));
+  REQUIRE(waitUntil([&] { return countDumps(w.dumps()) >= kRanks; }));
+  auto files = dumpsIn(w.dumps());
+  auto ranks = byRank(files, firstIncident(files));
+  INFO(job.err());
+  REQUIRE(ranks.size() == kRanks);
+  auto stalled = ranks.at(kStalled);
+  CHECK(stalled.getInfo().getReason() == DumpReason::STALL);
+  // Its all-reduce of the faulty step was issued on the host but never started on its GPU, while a
+  // peer's started (and waits for it).
+  auto comm = stalled.getComms()[0];
+  CHECK(comm.getLastEnqueuedSeq() > comm.getLastStartedSeq());
+  auto peer = ranks.at(0).getComms()[0];
+  CHECK(peer.getLastStartedSeq() > peer.getLastCompletedSeq());
+  CHECK(peer.getLastStartedSeq() == comm.getLastStartedSeq() + 1);
+  job.signal(SIGTERM);
+  CHECK(job.wait());
+}
+
+TEST_CASE("sim: a SIGKILLed rank's ring is salvaged whole") {
+  Workspace w;
+  constexpr int kRanks = 2, kDead = 1;
+  auto env = simEnv(w);
+  Process job(simrun(kRanks, "die",
+                     {NCCLFR_TEST_NCCL_JOB, "--steps", "30", "--step-ms", "1", "--fault", "die", "--fault-rank",
+                      std::to_string(kDead), "--fault-step", "10"}),
+              env, w.path("out"), w.path("err"));
+  REQUIRE(job.wait(std::chrono::seconds(120)));
+  // The launcher ended the job when the rank died; the survivor's ring is gone with its clean
+  // SIGTERM dump, the dead rank's ring waits for salvage.
+  REQUIRE(countFiles(w.shm(), ".ring") == 1);
+  std::string salvaged = w.path("salvaged");
+  Process salvage({NCCLFR_TEST_CLI, "salvage", "--shm-dir", w.shm(), "-o", salvaged}, {}, w.path("s-out"),
+                  w.path("s-err"));
+  REQUIRE(salvage.wait());
+  INFO(salvage.out() + salvage.err());
+  REQUIRE(salvage.exitedWith(0));
+  CHECK(salvage.outContains("rank 1 pid"));
+  CHECK(salvage.outContains("dead (killed without a chance to dump"));
+  auto files = dumpsIn(salvaged);
+  REQUIRE(files.size() == 1);
+  auto d = files[0]->dump();
+  CHECK(d.getProcess().getGlobalRank() == kDead);
+  CHECK(d.getInfo().getProcessDied());
+  CHECK(d.getInfo().getTornEntries() == 0);
+  CHECK(d.getInfo().getEvictedEntries() == 0);
+  // Every call it ever made is there, with the sequence numbers its counters say.
+  uint64_t total = 0;
+  for (auto c : d.getComms()) total += c.getTotalEntries();
+  CHECK(d.getEntries().size() == total);
+  CHECK(d.getInfo().getTotalEntries() == total);
+  CHECK(total > 10);
+}
