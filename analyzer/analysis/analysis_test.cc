@@ -257,7 +257,7 @@ TEST_CASE("the same process seen twice is merged, keeping the most complete dump
   expectSuspect(out, 3, Reason::kDeviceStall);
   CHECK(out.job.processes.size() == 16);
   for (const auto& s : out.v.suspects) CHECK(s.who.rank != 6);
-  CHECK(anyNoteContains(out.v, "kept the most complete"));
+  CHECK(anyNoteContains(out.v, "has 2 dumps; kept"));
   for (const auto& p : out.job.processes) {
     if (p.globalRank == 6) CHECK(p.paths.size() == 2);
   }
@@ -305,7 +305,7 @@ TEST_CASE("several incidents: the latest by default, one picked on request, neve
   CHECK(latest.job.incidentId == "20261121T110000.000Z-r6");
   CHECK(latest.job.processes.size() == 8);
   expectSuspect(latest, 5, Reason::kDeviceStall);
-  CHECK(anyNoteContains(latest.v, "other incident"));
+  CHECK(anyNoteContains(latest.v, "set aside"));
 
   auto earlier = analyzeDir(tmp.path, {"", "20261121T100000.000Z-r1"});
   CHECK(earlier.job.processes.size() == 8);

@@ -149,6 +149,8 @@ struct Root {
   std::string evidence;
   std::vector<size_t> withProcs;       // other processes named with it
   std::vector<Node> chain;             // longest path that reached it, head first
+  int32_t errorCode = 0;
+  int64_t errorWallNs = 0;
   bool p2pOp = false;                  // the call in question is a send/recv (p2pSeq below)
   int64_t p2pSeq = -1;
   std::set<size_t> waitingGroups;      // stalled groups whose blockers lead here
@@ -1012,6 +1014,8 @@ void Analyzer::classifyRoot(const Node& n, Root* r) const {
   if (err) {
     r->reason = Reason::kError;
     int32_t code = c.lastAsyncError != 0 ? c.lastAsyncError : (mine ? mine->result : 0);
+    r->errorCode = code;
+    r->errorWallNs = d.wallNs(c.lastAsyncErrorMonoNs);
     r->evidence = "its " + commName(g) + " reported " + std::string(ncclResultName(code)) + " (" +
                   std::to_string(code) + ")" +
                   (c.lastAsyncErrorMonoNs > 0 ? " at " + fmtWall(d.wallNs(c.lastAsyncErrorMonoNs)) : "") +
@@ -1258,6 +1262,8 @@ void Analyzer::followChains() {
       int32_t code = c.lastAsyncError;
       const EntryView* e = proc(m.proc).findCollective(m.comm, g.frontier);
       if (code == 0 && e) code = e->result;
+      s.errorCode = code;
+      s.errorWallNs = proc(m.proc).wallNs(c.lastAsyncErrorMonoNs);
       s.evidence = "every rank started " + nodeText({gi, 0, RankState::kStarted, false, g.frontier, -1, -1}) +
                    " and none completed it (stuck in the transport); this rank's communicator reported " +
                    ncclResultName(code) + " (" + std::to_string(code) + "), state " + enumName(c.state);
@@ -1358,6 +1364,8 @@ void Analyzer::finish() {
     for (size_t gi : waiting[k]) blocking += static_cast<int64_t>(groups_[gi].members.size());
     s.blocking = blocking;
     for (size_t p : r.withProcs) s.with.push_back(ref(p));
+    s.errorCode = r.errorCode;
+    s.errorWallNs = r.errorWallNs;
     if (r.chain.size() > 1) {
       for (const auto& n : r.chain) {
         auto it = whyOf_.find(n);
@@ -1377,6 +1385,11 @@ void Analyzer::finish() {
   std::stable_sort(all.begin(), all.end(), [](const Suspect& a, const Suspect& b) {
     int pa = priority(a.reason), pb = priority(b.reason);
     if (pa != pb) return pa < pb;
+    if (a.reason == Reason::kError) {
+      bool ra = a.errorCode == 6, rb = b.errorCode == 6;  // ncclRemoteError: an echo
+      if (ra != rb) return rb;
+      if (a.errorWallNs != b.errorWallNs && a.errorWallNs > 0 && b.errorWallNs > 0) return a.errorWallNs < b.errorWallNs;
+    }
     if (a.blocking != b.blocking) return a.blocking > b.blocking;
     if (a.who.rank != b.who.rank) return static_cast<uint32_t>(a.who.rank) < static_cast<uint32_t>(b.who.rank);
     return a.who.label < b.who.label;

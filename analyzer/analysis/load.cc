@@ -1,6 +1,8 @@
 #include "ncclfr/analysis/load.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <ctime>
 #include <atomic>
 #include <chrono>
 #include <exception>
@@ -197,7 +199,15 @@ void readDump(const DumpFile& file, ProcessDump* out) {
           c.signatures.push_back(sig);
         }
       }
-      addFingerprint(c, seq, fp);
+      // A call NCCL refused (invalid argument, ...) never reached the communicator: it is no
+      // evidence of what this rank ran at that seq, so it takes no part in the mismatch check.
+      int32_t result = e.getResult();
+      bool refused = result != 0 && result != 7;
+      addFingerprint(c, seq, refused ? 0 : fp);
+      if (refused && errorsKept < kErrorEntries && keep.size() < kMaxKeptEntries) {
+        ++errorsKept;
+        keep.push_back(k);
+      }
       pending = completionKnown && seq > c.lastCompletedSeq && state != schema::EntryState::COMPLETED;
     } else if (completionKnown && state != schema::EntryState::COMPLETED) {
       const P2PCounterView* counter = c.p2pCounter(e.getRoot(), op == schema::Op::SEND);
@@ -351,8 +361,24 @@ std::tuple<uint64_t, int64_t, int64_t> completeness(const ProcessDump& d) {
   return {d.totalEntries, progress, d.dumpWallNs};
 }
 
-bool salvagedWithoutIncident(const ProcessDump& d) {
-  return d.incidentId.empty() && d.reason == schema::DumpReason::SALVAGED;
+// The time an incident id starts with ("20261121T203400.123Z-r17", UTC), in ns; 0 if it has none.
+int64_t incidentIdTime(const std::string& id) {
+  int Y, M, D, h, m, sec, ms;
+  char z;
+  if (id.size() < 20 || std::sscanf(id.c_str(), "%4d%2d%2dT%2d%2d%2d.%3d%c", &Y, &M, &D, &h, &m, &sec, &ms, &z) != 8 ||
+      z != 'Z') {
+    return 0;
+  }
+  struct tm tm {};
+  tm.tm_year = Y - 1900;
+  tm.tm_mon = M - 1;
+  tm.tm_mday = D;
+  tm.tm_hour = h;
+  tm.tm_min = m;
+  tm.tm_sec = sec;
+  time_t t = timegm(&tm);
+  if (t < 0) return 0;
+  return static_cast<int64_t>(t) * 1'000'000'000 + int64_t{ms} * 1'000'000;
 }
 
 }  // namespace
@@ -390,52 +416,94 @@ bool selectJob(LoadedDumps&& loaded, const SelectOptions& options, Job* job, std
   }
   job->jobId = chosenJob;
 
-  std::set<std::string> incidents;
-  std::map<std::string, size_t> incidentSize;
+  // Incidents of this job, in time order (ids start with the UTC time of the first detection).
+  // Salvaged rings are no incident of their own: a dead process's ring is its last word, whatever
+  // happened next, so it joins the incident analyzed.
+  bool onlySalvaged = true;
   for (const auto& d : loaded.dumps) {
-    if (d.jobId == chosenJob && !salvagedWithoutIncident(d)) {
-      incidents.insert(d.incidentId);
-      ++incidentSize[d.incidentId];
+    if (d.jobId == chosenJob && d.reason != schema::DumpReason::SALVAGED) onlySalvaged = false;
+  }
+  auto isSalvage = [&](const ProcessDump& d) { return !onlySalvaged && d.reason == schema::DumpReason::SALVAGED; };
+  struct Incident {
+    size_t dumps = 0;
+    int64_t when = 0;  // detection wall time, 0 unknown
+  };
+  std::map<std::string, Incident> incidents;
+  for (const auto& d : loaded.dumps) {
+    if (d.jobId != chosenJob || isSalvage(d)) continue;
+    Incident& x = incidents[d.incidentId];
+    ++x.dumps;
+    int64_t w = incidentIdTime(d.incidentId);
+    if (w == 0) w = d.incidentWallNs > 0 ? d.incidentWallNs : d.dumpWallNs;
+    if (w > 0 && (x.when == 0 || w < x.when)) x.when = w;
+  }
+  // A cascade (one rank's error makes its peers fail and detect incidents of their own, or a job
+  // killed after a hang makes ranks dump again on SIGTERM) gives several incident ids within
+  // seconds: one burst, analyzed as one, each process by its dump from the burst's earliest
+  // incident. Incidents further apart are separate hangs and never mixed.
+  constexpr int64_t kBurstNs = 30'000'000'000;
+  std::vector<std::vector<std::string>> bursts;
+  int64_t burstStart = 0;
+  for (const auto& [id, x] : incidents) {
+    if (bursts.empty() || x.when == 0 || burstStart == 0 || x.when - burstStart > kBurstNs) {
+      bursts.push_back({id});
+      burstStart = x.when;
+    } else {
+      bursts.back().push_back(id);
     }
   }
-  size_t largest = 0;
-  for (const auto& [i, n] : incidentSize) largest = std::max(largest, n);
-  std::string chosenIncident;
+  auto burstDumps = [&](const std::vector<std::string>& b) {
+    size_t n = 0;
+    for (const auto& id : b) n += incidents[id].dumps;
+    return n;
+  };
+  std::vector<std::string> chosen;
   if (!options.incident.empty()) {
     if (!incidents.count(options.incident)) {
       std::string list;
-      for (const auto& i : incidents) list += (list.empty() ? "" : ", ") + (i.empty() ? "(none)" : i);
+      for (const auto& [i, x] : incidents) list += (list.empty() ? "" : ", ") + (i.empty() ? "(none)" : i);
       *error = "job " + jobName(chosenJob) + " has no incident '" + options.incident + "'; it has: " + list;
       return false;
     }
-    chosenIncident = options.incident;
-  } else if (!incidents.empty()) {
-    // The latest incident (ids sort in time order) that most of the job took part in: a job killed
-    // after a hang makes a few ranks dump once more on SIGTERM, a later "incident" of a handful of
-    // dumps that says less than the one before it.
-    for (auto it = incidents.rbegin(); it != incidents.rend(); ++it) {
-      if (2 * incidentSize[*it] >= largest) {
-        chosenIncident = *it;
+    chosen = {options.incident};
+  } else if (!bursts.empty()) {
+    // The latest burst that most of the job took part in (a handful of dumps after the big one
+    // says less than it).
+    size_t largest = 0;
+    for (const auto& b : bursts) largest = std::max(largest, burstDumps(b));
+    for (auto it = bursts.rbegin(); it != bursts.rend(); ++it) {
+      if (2 * burstDumps(*it) >= largest) {
+        chosen = *it;
         break;
       }
     }
   }
-  job->incidentId = chosenIncident;
-  for (const auto& i : incidents) {
-    if (i != chosenIncident) job->otherIncidents.push_back(i);
+  std::set<std::string> chosenSet(chosen.begin(), chosen.end());
+  job->incidentId = chosen.empty() ? std::string() : chosen.front();
+  for (const auto& [i, x] : incidents) {
+    if (!chosenSet.count(i)) job->otherIncidents.push_back(i);
+  }
+  if (chosen.size() > 1) {
+    std::string list;
+    for (const auto& i : chosen) list += (list.empty() ? "" : ", ") + i;
+    job->notes.push_back("incidents " + list + " were detected within seconds of each other (one cascade); each "
+                         "process is analyzed by its dump from the earliest of them");
   }
   if (!job->otherIncidents.empty()) {
     std::string others;
     for (const auto& i : job->otherIncidents) {
       others += (others.empty() ? "" : ", ") + (i.empty() ? std::string("(none)") : i) + " (" +
-                std::to_string(incidentSize[i]) + (incidentSize[i] == 1 ? " dump)" : " dumps)");
+                std::to_string(incidents[i].dumps) + (incidents[i].dumps == 1 ? " dump)" : " dumps)");
     }
-    job->notes.push_back("analyzing incident " + (chosenIncident.empty() ? "(none)" : chosenIncident) + " (" +
-                         std::to_string(incidentSize[chosenIncident]) + " dumps); set aside: " + others +
-                         "; pick one with --incident");
+    job->notes.push_back("analyzing incident " + (job->incidentId.empty() ? "(none)" : job->incidentId) +
+                         "; set aside: " + others + "; pick one with --incident");
   }
+  auto incidentOrder = [&](const std::string& id) {
+    return static_cast<size_t>(std::find(chosen.begin(), chosen.end(), id) - chosen.begin());
+  };
 
-  // A process is its host and pid (its own dump and a salvaged copy of its ring agree on both).
+  // A process is its host and pid (its own dump and a salvaged copy of its ring agree on both); the
+  // rank goes into the key too, for launchers that run ranks in pid namespaces.
   std::map<std::tuple<std::string, uint32_t, int32_t>, size_t> byProcess;
   size_t setAside = 0;
   size_t otherJobs = 0;
@@ -444,12 +512,11 @@ bool selectJob(LoadedDumps&& loaded, const SelectOptions& options, Job* job, std
       ++otherJobs;
       continue;
     }
-    if (d.incidentId != chosenIncident && !salvagedWithoutIncident(d)) {
+    bool salvage = isSalvage(d);
+    if (!salvage && !chosenSet.count(d.incidentId)) {
       ++setAside;
       continue;
     }
-    // The rank goes into the key too: two processes without a pid namespace clash only if the
-    // launcher also gave them one rank.
     auto key = std::make_tuple(d.host, d.pid, d.globalRank);
     auto it = byProcess.find(key);
     if (it == byProcess.end()) {
@@ -459,17 +526,23 @@ bool selectJob(LoadedDumps&& loaded, const SelectOptions& options, Job* job, std
     }
     ProcessDump& kept = job->processes[it->second];
     bool died = kept.processDied || d.processDied;
-    std::vector<std::string> paths = kept.paths;
-    paths.insert(paths.end(), d.paths.begin(), d.paths.end());
-    if (completeness(d) > completeness(kept)) {
-      paths = d.paths;
-      paths.insert(paths.end(), kept.paths.begin(), kept.paths.end());
-      kept = std::move(d);
+    bool keptSalvage = isSalvage(kept);
+    // Which copy to keep: between two incidents of a burst, the earlier one's; otherwise (the
+    // same incident twice, or a salvaged ring beside a dump) the more complete.
+    bool replace;
+    if (!salvage && !keptSalvage && d.incidentId != kept.incidentId) {
+      replace = incidentOrder(d.incidentId) < incidentOrder(kept.incidentId);
+    } else {
+      replace = completeness(d) > completeness(kept);
     }
+    std::vector<std::string> paths = replace ? d.paths : kept.paths;
+    const auto& more = replace ? kept.paths : d.paths;
+    paths.insert(paths.end(), more.begin(), more.end());
+    if (replace) kept = std::move(d);
     kept.paths = std::move(paths);
     kept.processDied = died;
     job->notes.push_back(kept.label() + " (" + kept.host + ":" + std::to_string(kept.pid) + ") has " +
-                         std::to_string(kept.paths.size()) + " dumps; kept the most complete, " + kept.paths[0]);
+                         std::to_string(kept.paths.size()) + " dumps; kept " + kept.paths[0]);
   }
   if (setAside > 0) {
     job->notes.push_back(std::to_string(setAside) + " dump(s) of other incidents set aside");

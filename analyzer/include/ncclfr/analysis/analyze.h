@@ -72,6 +72,10 @@ struct Suspect {
   std::vector<ChainLink> chain;
   // Other ranks named together with this one (the other side of a 2-rank mismatch, a p2p peer).
   std::vector<RankRef> with;
+  // Reason kError: the ncclResult_t reported and when (wall ns; 0 unknown). A remote error
+  // (ncclRemoteError, 6) is usually the echo of another rank's failure, so it sorts after local ones.
+  int32_t errorCode = 0;
+  int64_t errorWallNs = 0;
 };
 
 struct CommRankStatus {

@@ -43,8 +43,7 @@ bool loadDumpBytes(const void* data, size_t size, const std::string& name, Proce
 
 struct SelectOptions {
   std::string job;       // required when the dumps hold several jobs
-  // Default: the latest incident of the job that at least half as many processes dumped for as for
-  // its largest incident (so a few ranks dumping again on SIGTERM after a hang do not hide it).
+  // Default: see selectJob.
   std::string incident;
 };
 
@@ -65,10 +64,16 @@ struct Job {
 
 // Several jobs and no SelectOptions::job: false, *error lists them ("dumps of 2 jobs: a (8 dumps),
 // b (4 dumps); pick one with --job"). An unknown job or incident: false, *error says which exist.
-// A salvaged dump without an incident id belongs to the chosen incident (a dead process's ring is
-// its last word whatever happened next); any other dump of another incident is set aside, never
-// mixed in. The same process (host, pid, job) seen twice is merged: the more complete dump (more
-// calls recorded, then later) is kept, and a salvaged copy's "process died" is kept too.
+//
+// Incidents: SelectOptions::incident picks exactly one. By default incidents detected within 30 s of
+// each other form one burst (a cascade: one rank's error makes its peers detect incidents of their
+// own; a job killed after a hang makes ranks dump again on SIGTERM), and the latest burst that at
+// least half as many dumps belong to as to the largest burst is analyzed, each process by its dump
+// from the burst's earliest incident. Incidents further apart are never mixed. A salvaged ring
+// (reason salvaged) is no incident of its own: it joins the analyzed incident.
+//
+// The same process (host, pid, rank) seen twice is merged: the more complete dump (more calls
+// recorded, then more progress, then later) is kept, and a salvaged copy's "process died" is kept.
 bool selectJob(LoadedDumps&& loaded, const SelectOptions& options, Job* job, std::string* error);
 
 }  // namespace ncclfr::analysis
