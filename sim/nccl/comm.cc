@@ -74,7 +74,7 @@ ncclResult_t joinSegment(Comm* comm, const std::string& name, int nranks, int ra
   if (ncclResult_t r = Segment::open(name, nranks, &seg); r != ncclSuccess) return r;
   RankSlot* me = seg->slot(rank);
   uint32_t expected = kSlotEmpty;
-  if (!me->state.compare_exchange_strong(expected, kSlotJoined)) {
+  if (!me->state.compare_exchange_strong(expected, kSlotClaimed)) {
     SIM_WARN(comm->cudaDev, "ncclCommInitRank: rank %d of %d joined twice (two processes passed the same rank)", rank,
              nranks);
     seg->release();
@@ -83,6 +83,7 @@ ncclResult_t joinSegment(Comm* comm, const std::string& name, int nranks, int ra
   me->pid = static_cast<int32_t>(::getpid());
   me->cudaDev = comm->cudaDev;
   me->hostHash = hostHash();
+  me->state.store(kSlotJoined, std::memory_order_release);  // publishes the fields above
   comm->seg = seg;
   comm->rank = rank;
   comm->nranks = nranks;

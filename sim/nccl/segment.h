@@ -37,7 +37,10 @@ struct CollDesc {
   uint32_t nChunks;
 };
 
-enum SlotState : uint32_t { kSlotEmpty = 0, kSlotJoined = 1, kSlotFinalized = 2, kSlotLeft = 3, kSlotAborted = 4 };
+// kSlotClaimed: a rank took the slot and is filling in pid/device/host; kSlotJoined publishes them.
+enum SlotState : uint32_t {
+  kSlotEmpty = 0, kSlotJoined = 1, kSlotFinalized = 2, kSlotLeft = 3, kSlotAborted = 4, kSlotClaimed = 5
+};
 
 struct alignas(64) RankSlot {
   Doorbell bell;  // rung whenever something this rank may wait for changes
