@@ -382,3 +382,12 @@ TEST_CASE("the per-thread default stream is a stream of its own") {
   CHECK(cudaStreamSynchronize(s) == cudaSuccess);
   CHECK(cudaStreamDestroy(s) == cudaSuccess);
 }
+
+TEST_CASE("device limits are stored and read back") {
+  size_t v = 0;
+  REQUIRE(cudaDeviceSetLimit(cudaLimitStackSize, 4096) == cudaSuccess);
+  REQUIRE(cudaDeviceGetLimit(&v, cudaLimitStackSize) == cudaSuccess);
+  CHECK(v == 4096);
+  CHECK(cudaDeviceGetLimit(nullptr, cudaLimitStackSize) == cudaErrorInvalidValue);
+  (void)cudaGetLastError();
+}

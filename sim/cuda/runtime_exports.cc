@@ -5,6 +5,8 @@
 
 #include <cstdio>
 #include <cstring>
+#include <iterator>
+#include <mutex>
 
 #include "error_names.h"
 #include "runtime_impl.h"
@@ -534,4 +536,29 @@ cudaError_t CUDARTAPI cudaGetDriverEntryPointByVersion(const char* symbol, void*
 cudaError_t CUDARTAPI cudaGetDriverEntryPoint(const char* symbol, void** funcPtr, unsigned long long flags,
                                               enum cudaDriverEntryPointQueryResult* driverStatus) {
   return cudaGetDriverEntryPointByVersion(symbol, funcPtr, CUDART_VERSION, flags, driverStatus);
+}
+
+// ---- limits: stored and read back; nothing in the simulation depends on them ------------------
+namespace {
+std::mutex gLimitMu;
+size_t gLimits[16] = {1024, 1048576, 8388608, 2, 2048, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+}  // namespace
+
+cudaError_t CUDARTAPI cudaDeviceSetLimit(enum cudaLimit limit, size_t value) {
+  RT_ENTER();
+  auto i = static_cast<size_t>(limit);
+  if (i >= std::size(gLimits)) return record(cudaErrorInvalidValue);
+  std::lock_guard<std::mutex> lock(gLimitMu);
+  gLimits[i] = value;
+  return cudaSuccess;
+}
+
+cudaError_t CUDARTAPI cudaDeviceGetLimit(size_t* pValue, enum cudaLimit limit) {
+  if (pValue == nullptr) return record(cudaErrorInvalidValue);
+  RT_ENTER();
+  auto i = static_cast<size_t>(limit);
+  if (i >= std::size(gLimits)) return record(cudaErrorInvalidValue);
+  std::lock_guard<std::mutex> lock(gLimitMu);
+  *pValue = gLimits[i];
+  return cudaSuccess;
 }
