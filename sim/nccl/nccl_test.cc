@@ -212,3 +212,28 @@ TEST_CASE("two ranks on one device are refused, as NCCL refuses a duplicate GPU"
   CHECK(comms[0] == nullptr);
   CHECK(comms[1] == nullptr);
 }
+
+TEST_CASE("ncclCommInitRankScalable joins ranks that pass the same list of ids") {
+  ncclUniqueId ids[2];
+  REQUIRE(ncclGetUniqueId(&ids[0]) == ncclSuccess);
+  REQUIRE(ncclGetUniqueId(&ids[1]) == ncclSuccess);
+  ncclComm_t comms[3] = {};
+  ncclResult_t results[3] = {ncclInternalError, ncclInternalError, ncclInternalError};
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 3; ++r) {
+    threads.emplace_back([&, r] {
+      (void)cudaSetDevice(r);
+      results[r] = ncclCommInitRankScalable(&comms[r], 3, r, 2, ids, nullptr);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int r = 0; r < 3; ++r) {
+    CHECK(results[r] == ncclSuccess);
+    int v = -1;
+    REQUIRE(ncclCommUserRank(comms[r], &v) == ncclSuccess);
+    CHECK(v == r);
+    CHECK(ncclCommDestroy(comms[r]) == ncclSuccess);
+  }
+  ncclComm_t bad = nullptr;
+  CHECK(ncclCommInitRankScalable(&bad, 3, 0, 4, ids, nullptr) == ncclInvalidArgument);
+}
