@@ -169,6 +169,11 @@ class Analyzer {
   RankRef refMember(const Group& g, const Member& m) const;
   std::string commName(const Group& g) const;
   bool isPending(const ProcessDump& p, const EntryView& e) const;
+  // What a process's recorder measured: its timing mode, unless its own counters contradict it
+  // (checkMeasured).
+  bool completionKnown(size_t p) const { return timing_[p] != schema::TimingMode::HOST_ONLY; }
+  bool startKnown(size_t p) const { return timing_[p] == schema::TimingMode::FULL; }
+  void checkMeasured();
   bool isPendingAlone(size_t p, const EntryView& e, bool peersProve) const;
   void inferProgress();
   const EntryView* earliestPending(size_t p, const EntryView* before, bool sameStream) const;
@@ -209,6 +214,7 @@ class Analyzer {
   std::map<Node, std::string> whyOf_;
   std::set<size_t> transportGroups_;          // chains that end in a stuck transport
   std::vector<Suspect> extra_;                // mismatch, died, error and p2p suspects outside chains
+  std::vector<schema::TimingMode> timing_;
   uint64_t memberBudget_ = uint64_t{1} << 24;  // comm-rank slots over all communicators
   bool budgetNoted_ = false;
 };
@@ -235,7 +241,7 @@ std::string Analyzer::commName(const Group& g) const {
 
 bool Analyzer::isPendingAlone(size_t pi, const EntryView& e, bool peersProve) const {
   const ProcessDump& p = proc(pi);
-  if (!p.completionKnown() || e.state == schema::EntryState::COMPLETED) return false;
+  if (!completionKnown(pi) || e.state == schema::EntryState::COMPLETED) return false;
   if (e.state == schema::EntryState::CAPTURED) return false;
   const CommView& c = p.comms[e.comm];
   auto [gi, mi] = where_[pi][e.comm];
@@ -243,13 +249,16 @@ bool Analyzer::isPendingAlone(size_t pi, const EntryView& e, bool peersProve) co
     int64_t done = gi != kNone ? groups_[gi].members[mi].effCompleted : c.lastCompletedSeq;
     return e.seq > done;
   }
+  // A collective issued after this send/recv started: this one finished (one communicator's
+  // operations run in order).
+  if (gi != kNone && e.seq < groups_[gi].members[mi].effStarted && startKnown(pi)) return false;
   const P2PCounterView* k = c.p2pCounter(e.root, e.op == schema::Op::SEND);
   int64_t done = k ? k->lastCompletedSeq : -1;
   if (peersProve && e.op == schema::Op::SEND && gi != kNone && e.root >= 0 && e.root < groups_[gi].size) {
     // A receive that completed proves the matching send did.
     const Group& g = groups_[gi];
     const Member& peer = g.members[static_cast<size_t>(g.memberOf[static_cast<size_t>(e.root)])];
-    if (peer.proc != kNone && proc(peer.proc).completionKnown()) {
+    if (peer.proc != kNone && completionKnown(peer.proc)) {
       if (const P2PCounterView* r = commOf(peer).p2pCounter(g.members[mi].commRank, false)) {
         done = std::max(done, r->lastCompletedSeq);
       }
@@ -284,6 +293,42 @@ bool needsEveryone(schema::Op op) {
 }
 }  // namespace
 
+// A recorder that claims GPU timing but recorded no GPU progress at all on any communicator, while
+// its peers completed calls that needed it, did not measure (its events were never polled, or
+// never created): its "not started" means "not known", as in hostOnly mode, and is read so.
+void Analyzer::checkMeasured() {
+  timing_.resize(job_.processes.size());
+  for (size_t p = 0; p < job_.processes.size(); ++p) timing_[p] = proc(p).timing;
+  std::vector<std::string> who;
+  for (size_t p = 0; p < job_.processes.size(); ++p) {
+    if (timing_[p] == schema::TimingMode::HOST_ONLY) continue;
+    const auto& d = proc(p);
+    bool issued = false, progressed = false, peersDid = false;
+    for (uint32_t ci = 0; ci < d.comms.size(); ++ci) {
+      const auto& c = d.comms[ci];
+      issued = issued || c.lastEnqueuedSeq >= 0;
+      progressed = progressed || c.lastCompletedSeq >= 0 || c.lastStartedSeq >= 0;
+      for (const auto& k : c.p2p) progressed = progressed || k.lastCompletedSeq >= 0 || k.lastStartedSeq >= 0;
+      auto [gi, mi] = where_[p][ci];
+      if (gi == kNone || c.lastEnqueuedSeq < 0) continue;
+      for (const auto& o : groups_[gi].members) {
+        if (o.proc != kNone && o.proc != p && commOf(o).lastCompletedSeq >= 0) peersDid = true;
+      }
+    }
+    if (issued && !progressed && peersDid) {
+      timing_[p] = schema::TimingMode::HOST_ONLY;
+      who.push_back(d.label());
+    }
+  }
+  if (!who.empty()) {
+    std::string list;
+    for (size_t k = 0; k < who.size() && k < 8; ++k) list += (k ? ", " : "") + who[k];
+    if (who.size() > 8) list += " and " + std::to_string(who.size() - 8) + " more";
+    v_.notes.push_back(list + ": the recorder claims GPU timing but saw no call start or finish, while peers "
+                       "completed calls that needed it; read as not measured (hostOnly)");
+  }
+}
+
 // A recorder learns of GPU progress by polling events, so a dump can trail what the GPU did; and a
 // rank's call of an all-reduce (all-gather, ...) that a peer completed has run, whatever this
 // rank's recorder saw. Counting it as completed keeps such lag from being taken for a stall.
@@ -294,13 +339,18 @@ void Analyzer::inferProgress() {
     for (auto& m : g.members) {
       if (m.proc == kNone) continue;
       const auto& c = commOf(m);
-      const auto& d = proc(m.proc);
-      m.effCompleted = d.completionKnown() ? c.lastCompletedSeq : -1;
-      m.effStarted = d.startKnown() ? std::max(c.lastStartedSeq, m.effCompleted) : m.effCompleted;
-      if (d.completionKnown()) cmax = std::max(cmax, c.lastCompletedSeq);
+      m.effCompleted = completionKnown(m.proc) ? c.lastCompletedSeq : -1;
+      // NCCL runs one communicator's operations one after another, so a call that started proves
+      // every earlier call of the communicator finished.
+      if (startKnown(m.proc) && c.lastStartedSeq - 1 > m.effCompleted && c.lastStartedSeq <= c.lastEnqueuedSeq) {
+        m.effCompleted = c.lastStartedSeq - 1;
+        ++inferred;
+      }
+      m.effStarted = startKnown(m.proc) ? std::max(c.lastStartedSeq, m.effCompleted) : m.effCompleted;
+      if (completionKnown(m.proc)) cmax = std::max(cmax, c.lastCompletedSeq);
     }
     for (auto& m : g.members) {
-      if (m.proc == kNone || !proc(m.proc).completionKnown()) continue;
+      if (m.proc == kNone || !completionKnown(m.proc)) continue;
       const auto& c = commOf(m);
       int64_t upTo = std::min(c.lastEnqueuedSeq, cmax);
       // A lag is a few calls; anything longer is not a lag (or not a sane dump).
@@ -510,11 +560,10 @@ void Analyzer::computeFrontiers() {
     bool anyCompletion = false;
     for (const auto& m : g.members) {
       if (m.proc == kNone) continue;
-      const auto& d = proc(m.proc);
       const auto& c = commOf(m);
       maxE = std::max(maxE, c.lastEnqueuedSeq);
       minE = std::min(minE, c.lastEnqueuedSeq);
-      if (d.completionKnown()) {
+      if (completionKnown(m.proc)) {
         anyCompletion = true;
         f = std::min(f, m.effCompleted + 1);
       } else {
@@ -545,11 +594,11 @@ void Analyzer::computeFrontiers() {
       m.error = hasError(c) || (e && (e->state == schema::EntryState::ERROR || failedResult(e->result)));
       if (c.lastEnqueuedSeq < f) {
         m.state = RankState::kNotEnqueued;
-      } else if (!d.completionKnown()) {
+      } else if (!completionKnown(m.proc)) {
         m.state = RankState::kUnknown;
       } else if (m.effCompleted >= f) {
         m.state = RankState::kCompleted;
-      } else if (!d.startKnown()) {
+      } else if (!startKnown(m.proc)) {
         m.state = RankState::kPending;
       } else if (m.effStarted >= f) {
         m.state = RankState::kStarted;
@@ -715,6 +764,9 @@ void Analyzer::checkMismatches() {
       const Member& m = g.members[k];
       Suspect s;
       s.who = ref(m.proc);
+      // A ring read back from a dead process's shared memory may hold half-written entries: its
+      // word on what was called ranks below the death itself.
+      s.fromSalvage = proc(m.proc).reason == schema::DumpReason::SALVAGED;
       s.comm = g.id;
       s.commRank = m.commRank;
       s.seq = seq;
@@ -783,8 +835,8 @@ void Analyzer::matchP2P() {
         v_.p2pLeftovers.push_back(l);
         // A call completed with no counterpart at all cannot be a matter of time: report it even
         // when nothing hangs.
-        bool sentUnmatched = s && sends > recvs && s->lastCompletedSeq + 1 > recvs && proc(ms.proc).completionKnown();
-        bool recvUnmatched = r && recvs > sends && r->lastCompletedSeq + 1 > sends && proc(md.proc).completionKnown();
+        bool sentUnmatched = s && sends > recvs && s->lastCompletedSeq + 1 > recvs && completionKnown(ms.proc);
+        bool recvUnmatched = r && recvs > sends && r->lastCompletedSeq + 1 > sends && completionKnown(md.proc);
         if (sentUnmatched || recvUnmatched) {
           size_t extraSide = sentUnmatched ? ms.proc : md.proc;
           size_t otherSide = sentUnmatched ? md.proc : ms.proc;
@@ -852,11 +904,14 @@ std::vector<Node> Analyzer::waitTargets(size_t p, const EntryView& e, std::strin
   const P2PCounterView* k = commOf(pm).p2pCounter(h.members[mi].commRank, !send);
   int64_t enq = k ? k->lastEnqueuedSeq : -1;
   int64_t started = k ? k->lastStartedSeq : -1;
+  // The peer issued the counterpart, and a collective it issued after that point started: the
+  // counterpart ran (one communicator's operations run in order).
+  if (enq >= e.p2pSeq && pm.effStarted > e.seq) started = std::max(started, e.p2pSeq);
   if (enq < e.p2pSeq) {
     *why = "waits in " + describeEntry(p, e) + "; " + pd.label() + " never issued the matching " + what;
     return {{gi, pmi, RankState::kNotEnqueued, true, e.p2pSeq, h.members[mi].commRank, e.seq}};
   }
-  if (pd.startKnown() && started < e.p2pSeq) {
+  if (startKnown(pm.proc) && started < e.p2pSeq) {
     *why = "waits in " + describeEntry(p, e) + "; " + pd.label() + " issued the matching " + what +
            " but its stream never started it";
     return {{gi, pmi, RankState::kQueued, true, e.p2pSeq, h.members[mi].commRank, e.seq}};
@@ -903,7 +958,7 @@ std::vector<Node> Analyzer::next(const Node& n, std::string* why, size_t* transp
   if (m.proc == kNone || proc(m.proc).processDied) return {};
   const auto& d = proc(m.proc);
   if (n.state == RankState::kNotEnqueued) {
-    if (!d.completionKnown()) return {};
+    if (!completionKnown(m.proc)) return {};
     const EntryView* e = earliestPending(m.proc, nullptr, false);
     if (!e) return {};
     std::string w;
@@ -1044,7 +1099,7 @@ void Analyzer::classifyRoot(const Node& n, Root* r) const {
     return;
   }
   r->reason = Reason::kHostStall;
-  std::string held = d.completionKnown() ? "it has no unfinished call on any communicator"
+  std::string held = completionKnown(m.proc) ? "it has no unfinished call on any communicator"
                                          : "its timing mode (hostOnly) cannot tell whether a call of its own holds it";
   r->evidence = "never issued " + call + "; " + held + "; " + peersText + (last.empty() ? "" : "; " + last);
 }
@@ -1383,7 +1438,7 @@ void Analyzer::finish() {
     if (!dup) all.push_back(std::move(s));
   }
   std::stable_sort(all.begin(), all.end(), [](const Suspect& a, const Suspect& b) {
-    int pa = priority(a.reason), pb = priority(b.reason);
+    int pa = priority(a.reason) + (a.fromSalvage ? 3 : 0), pb = priority(b.reason) + (b.fromSalvage ? 3 : 0);
     if (pa != pb) return pa < pb;
     if (a.reason == Reason::kError) {
       bool ra = a.errorCode == 6, rb = b.errorCode == 6;  // ncclRemoteError: an echo
@@ -1534,6 +1589,7 @@ Verdict Analyzer::run() {
                        "known for them (queued and stuck in the transport look the same)");
   }
   buildGroups();
+  checkMeasured();
   inferProgress();
   inferMissingRanks();
   computeFrontiers();

@@ -59,6 +59,7 @@ json verdictToJson(const Verdict& v) {
     x["blocking"] = s.blocking;
     x["error_code"] = s.reason == Reason::kError ? json(s.errorCode) : json(nullptr);
     x["error_time_ns"] = s.errorWallNs > 0 ? json(s.errorWallNs) : json(nullptr);
+    x["from_salvage"] = s.fromSalvage;
     x["with"] = json::array();
     for (const auto& w : s.with) x["with"].push_back(rankJson(w));
     x["chain"] = json::array();

@@ -20,7 +20,7 @@ fault_args=(--fault "$fault")
 steps=8
 [ "$fault" = none ] && steps=4
 
-NCCLFR_DUMP_DIR="$tmp/dumps" NCCLFR_SHM_DIR="$tmp/shm" NCCLFR_TIMEOUT=2s NCCLFR_TRIGGER_POLL=200ms \
+NCCLFR_DUMP_DIR="$tmp/dumps" NCCLFR_SHM_DIR="$tmp/shm" NCCLFR_TIMEOUT=${NCCLFR_E2E_TIMEOUT:-2s} NCCLFR_TRIGGER_POLL=200ms \
 NCCLFR_DUMP_ON_EXIT=1 LD_PRELOAD="$build/recorder/libncclfr.so" \
   "$build/bin/ncclfr-simrun" -q -n "$ranks" --job-id "$job" --timeout 90 --grace 3 --no-kill-on-failure \
   --log-dir "$tmp/logs" -- "$build/bin/nccl_job" --steps "$steps" --step-ms 5 "${fault_args[@]}" "$@" &

@@ -76,6 +76,8 @@ struct Suspect {
   // (ncclRemoteError, 6) is usually the echo of another rank's failure, so it sorts after local ones.
   int32_t errorCode = 0;
   int64_t errorWallNs = 0;
+  // The evidence comes from a salvaged ring (less sure than a dump the process wrote itself).
+  bool fromSalvage = false;
 };
 
 struct CommRankStatus {

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The `ncclfr` analyzer CLI end to end on synthetic dumps: exit codes (0 healthy, 1 problem, 2 bad
+# input), several jobs refused with their list, --job and --incident, --json, damaged files (one
+# line each), show, db (tables, integer ns times, indexes), synth argument checks.
+#
+#   cli_test.sh NCCLFR_BINARY
+set -uo pipefail
+ncclfr=$1
+tmp=$(mktemp -d /tmp/ncclfr-cli-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+check() {  # check NAME CONDITION...
+  local name=$1
+  shift
+  if "$@"; then echo "ok: $name"; else echo "FAIL: $name" >&2; failures=$((failures + 1)); fi
+}
+run() {  # run EXPECTED_CODE OUTFILE ARGS...: runs ncclfr, keeps stdout in OUTFILE and stderr beside it
+  local want=$1 out=$2
+  shift 2
+  "$ncclfr" "$@" >"$out" 2>"$out.err"
+  local got=$?
+  [ "$got" = "$want" ] || { echo "  ncclfr $* exited $got, expected $want" >&2; cat "$out.err" >&2; return 1; }
+}
+
+"$ncclfr" synth --ranks 16 --entries 64 --scenario healthy -o "$tmp/healthy" >/dev/null
+"$ncclfr" synth --ranks 16 --entries 64 --scenario host_stall --fault-rank 6 -o "$tmp/hang" >/dev/null
+"$ncclfr" synth --ranks 16 --entries 64 --scenario mismatch --fault-rank 0 -o "$tmp/mismatch" >/dev/null
+
+check "healthy exits 0" run 0 "$tmp/o1" analyze "$tmp/healthy"
+check "healthy says OK" grep -q '^ncclfr: OK:' "$tmp/o1"
+check "a hang exits 1" run 1 "$tmp/o2" analyze "$tmp/hang"
+check "the hang names rank 6" grep -q '^ncclfr: HANG: rank 6: host_stall' "$tmp/o2"
+check "a mismatch on rank 0 names rank 0" run 1 "$tmp/o3" analyze --json "$tmp/mismatch"
+check "json status desync" grep -q '"status": "desync"' "$tmp/o3"
+check "json reason mismatch" grep -q '"reason": "mismatch"' "$tmp/o3"
+check "json format field" grep -q '"format": 1' "$tmp/o3"
+
+# Several jobs: refused with the list, exit 2; --job picks one.
+"$ncclfr" synth --ranks 8 --entries 32 --scenario healthy --job other-job -o "$tmp/mixed/a" >/dev/null
+"$ncclfr" synth --ranks 8 --entries 32 --scenario device_stall --fault-rank 3 -o "$tmp/mixed/b" >/dev/null
+check "several jobs exit 2" run 2 "$tmp/o4" analyze "$tmp/mixed"
+check "several jobs are listed" grep -q 'dumps of 2 jobs: other-job (8 dumps), synth-job (8 dumps); pick one with --job' "$tmp/o4.err"
+check "--job picks one" run 1 "$tmp/o5" analyze --job synth-job "$tmp/mixed"
+check "--job verdict" grep -q '^ncclfr: HANG: rank 3: device_stall' "$tmp/o5"
+check "unknown --job exits 2" run 2 "$tmp/o6" analyze --job nope "$tmp/mixed"
+
+# Incidents.
+"$ncclfr" synth --ranks 8 --entries 32 --scenario host_stall --fault-rank 1 --incident 20261121T080000.000Z-r0 -o "$tmp/inc/1" >/dev/null
+"$ncclfr" synth --ranks 8 --entries 32 --scenario device_stall --fault-rank 2 --incident 20261121T090000.000Z-r3 -o "$tmp/inc/2" >/dev/null
+check "latest incident by default" run 1 "$tmp/o7" analyze "$tmp/inc"
+check "latest incident verdict" grep -q '^ncclfr: HANG: rank 2: device_stall' "$tmp/o7"
+check "--incident picks the earlier" run 1 "$tmp/o8" analyze --incident 20261121T080000.000Z-r0 "$tmp/inc"
+check "earlier incident verdict" grep -q '^ncclfr: HANG: rank 1: host_stall' "$tmp/o8"
+check "unknown --incident exits 2" run 2 "$tmp/o9" analyze --incident nope "$tmp/inc"
+
+# Bad input: nothing there, nothing readable, damaged files beside good ones.
+check "missing path exits 2" run 2 "$tmp/o10" analyze "$tmp/does-not-exist"
+mkdir -p "$tmp/junk" && echo "not a dump" >"$tmp/junk/x.ncclfr"
+check "only junk exits 2" run 2 "$tmp/o11" analyze "$tmp/junk"
+check "junk gets one line" grep -q 'x.ncclfr: not an ncclfr dump (wrong magic)' "$tmp/o11.err"
+cp -r "$tmp/hang" "$tmp/damaged"
+f=$(ls "$tmp/damaged"/*.ncclfr | head -1)
+head -c 100 "$f" >"$f.cut" && mv "$f.cut" "$f"
+: >"$tmp/damaged/empty.ncclfr"
+check "damaged files: exit 1" run 1 "$tmp/o12" analyze "$tmp/damaged"
+check "damaged files: incomplete" grep -q '^ncclfr: INCOMPLETE: rank 6: host_stall' "$tmp/o12"
+check "damaged files: one line each" test "$(grep -c 'ncclfr: ' "$tmp/o12.err")" -eq 2
+check "bad usage exits 2" run 2 "$tmp/o13" analyze --no-such-flag "$tmp/hang"
+
+# show
+check "show exits 0" run 0 "$tmp/o14" show "$(ls "$tmp/hang"/*.ncclfr | head -1)"
+check "show lists communicators and entries" grep -q 'allReduce' "$tmp/o14"
+check "show of junk exits 2" run 2 "$tmp/o15" show "$tmp/junk/x.ncclfr"
+
+# db
+check "db exits 0" run 0 "$tmp/o16" db "$tmp/hang" -o "$tmp/trace.sqlite"
+if command -v sqlite3 >/dev/null; then
+  check "db entries" test "$(sqlite3 "$tmp/trace.sqlite" 'SELECT count(*) FROM entries')" -eq $((16 * 64))
+  check "db dumps" test "$(sqlite3 "$tmp/trace.sqlite" 'SELECT count(*) FROM dumps')" -eq 16
+  check "db integer ns times" test "$(sqlite3 "$tmp/trace.sqlite" "SELECT typeof(enqueue_ns) FROM entries LIMIT 1")" = integer
+  check "db indexes" test "$(sqlite3 "$tmp/trace.sqlite" "SELECT count(*) FROM sqlite_master WHERE type='index'")" -ge 4
+  check "db view" test "$(sqlite3 "$tmp/trace.sqlite" "SELECT count(*) FROM entries_by_rank WHERE global_rank = 6")" -eq 64
+else
+  echo "skip: sqlite3 shell not installed, db contents not checked"
+fi
+check "db with damaged input exits 1" run 1 "$tmp/o17" db "$tmp/damaged" -o "$tmp/trace2.sqlite"
+
+# synth argument checks
+check "synth unknown scenario exits 2" run 2 "$tmp/o18" synth --ranks 8 --scenario nope -o "$tmp/x"
+check "synth bad layout exits 2" run 2 "$tmp/o19" synth --ranks 10 --tp 4 --scenario healthy -o "$tmp/x"
+
+[ "$failures" = 0 ] || { echo "cli_test: $failures check(s) failed" >&2; exit 1; }
+echo "cli_test: all checks passed"
