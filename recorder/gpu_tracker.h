@@ -37,14 +37,15 @@ enum LaunchState : uint32_t {
 
 // Process-local companion of each ring slot; protected by the ring slot's commit word exactly like
 // the entry itself (written while Writing or Updating, read under Updating).
-struct TrackSlot {
+// A cache line each: consecutive ring positions usually belong to different threads.
+struct alignas(64) TrackSlot {
   uint64_t stream;
   uint64_t leader;       // ring index of the launch's leader, kNoLeader = none
   uint32_t pair;         // event pair handle (pairHandle()), 0 = none; leaders only
   uint32_t launchState;  // LaunchState; leaders only
   uint32_t ctx;          // context index
-  uint32_t pad;
 };
+static_assert(sizeof(TrackSlot) == 64);
 
 struct EventPair {
   CUevent start;

@@ -69,10 +69,16 @@ uint8_t clampByte(int v) { return v < 0 || v > 254 ? 255 : static_cast<uint8_t>(
 // ---------------------------------------------------------------------------------------------
 // Launch planning and the GPU side of a work call.
 
-LaunchPlan planLaunch(Recorder* r, ThreadState& t, cudaStream_t stream) {
+LaunchPlan planLaunchWithCuda(Recorder* r, ThreadState& t, cudaStream_t stream);
+
+inline LaunchPlan planLaunch(Recorder* r, ThreadState& t, cudaStream_t stream) {
+  if (r->gpu.cu == nullptr) return LaunchPlan{};
+  return planLaunchWithCuda(r, t, stream);
+}
+
+LaunchPlan planLaunchWithCuda(Recorder* r, ThreadState& t, cudaStream_t stream) {
   LaunchPlan p;
   const CudaDriver* cu = r->gpu.cu;
-  if (cu == nullptr) return p;
   CUstream s = reinterpret_cast<CUstream>(stream);
   CUstreamCaptureStatus status = CU_STREAM_CAPTURE_STATUS_NONE;
   CUresult rc = cu->streamIsCapturing(s, &status);
@@ -194,15 +200,22 @@ ncclResult_t recordWork(const WorkCall& w, Forward&& forward) {
     if (r == nullptr) return forward();
   }
   InsideRecorder inside(t);
-  int64_t t0 = monoNowNs();
+  uint64_t ticks0 = r->clock.ticks();
   uint32_t slot = r->slotForWork(t, w.comm);
   if (slot == kNoSlot) return forward();
   shm::CommSlot& cs = r->ring.comms[slot];
   bool grouped = t.groupDepth > 0;
   LaunchPlan plan = planLaunch(r, t, w.stream);
 
-  shm::RingEntry e{};
-  e.enqueueMonoNs = t0;
+  // Every field is set below (no zeroing of the whole 128 bytes first).
+  shm::RingEntry e;
+  e.commit = 0;
+  e.startMonoNs = 0;
+  e.endMonoNs = 0;
+  e.opSeq = 0;
+  e.p2pSlot = 0;
+  for (uint32_t& word : e.reserved) word = 0;
+  e.enqueueMonoNs = r->clock.toMonoNs(ticks0);
   e.count = w.count;
   e.stream = reinterpret_cast<uint64_t>(w.stream);
   e.comm = slot;
@@ -219,43 +232,48 @@ ncclResult_t recordWork(const WorkCall& w, Forward&& forward) {
     shm::P2PSlot* p = findP2P(r->ring, shm::p2pKey(slot, w.root, w.op == shm::Op::kSend));
     e.seq = ld(cs.nextSeq) - 1;
     if (p != nullptr) {
-      e.p2pSeq = fetchAdd(p->nextSeq, int64_t{1});
+      e.p2pSeq = bumpOwned(p->nextSeq);
       e.p2pSlot = static_cast<uint32_t>(p - r->ring.p2p) + 1;
     } else {
       e.p2pSeq = -1;
       fetchAdd(r->ring.header->p2pOverflow, uint64_t{1});
       raiseHotWarning(kWarnP2PTableFull);
     }
-    fetchAdd(cs.p2pEntries, uint64_t{1});
+    bumpOwned(cs.p2pEntries);
   } else {
-    e.seq = fetchAdd(cs.nextSeq, int64_t{1});
-    e.opSeq = fetchAdd(cs.opSeq[static_cast<int>(w.op)], uint32_t{1});
+    // NCCL lets one thread at a time use a communicator, so its counters need no locked increments.
+    e.seq = bumpOwned(cs.nextSeq);
+    e.opSeq = bumpOwned(cs.opSeq[static_cast<int>(w.op)]);
     e.p2pSeq = -1;
   }
   if (r->config.stacks) e.stackIndex = r->stackIndexForCaller();
 
   const CudaDriver* cu = r->gpu.cu;
+  bool gpuTiming = r->gpu.gpuTiming();
   bool fullTiming = r->gpu.timing == shm::TimingMode::kFull;
   if (!grouped && plan.pair != 0 && fullTiming) recordEvent(cu, r->gpu.pairOf(plan.pair).start, w.stream);
 
   shm::RingEntry* entry = nullptr;
-  uint64_t index = claimEntry(r->ring, &entry);
+  uint64_t index = claimEntry(r->ring, t.ring, &entry);
+  e.returned = shm::notReturnedWord(shm::lapTag(index, r->ring.ringMask + 1));
   TrackSlot& tr = r->gpu.trackOf(index);
-  // A pair the previous occupant never handed to the watchdog goes back to the pool.
-  if (uint32_t stale = ld(tr.pair); stale != 0) {
-    st(tr.pair, uint32_t{0});
-    r->gpu.releasePair(stale);
-  }
-  st(tr.stream, e.stream);
-  st(tr.ctx, plan.ctx);
-  if (plan.tracked && plan.leaderIndex == kNoLeader) {
-    st(tr.leader, index);
-    st(tr.pair, grouped ? 0u : plan.pair);
-    st(tr.launchState, grouped ? uint32_t{kLaunchOpen} : uint32_t{kLaunchInCall});
-  } else {
-    st(tr.leader, plan.tracked ? plan.leaderIndex : kNoLeader);
-    st(tr.pair, uint32_t{0});
-    st(tr.launchState, uint32_t{kLaunchNone});
+  if (gpuTiming) {
+    // A pair the previous occupant never handed to the watchdog goes back to the pool.
+    if (uint32_t stale = ld(tr.pair); stale != 0) {
+      st(tr.pair, uint32_t{0});
+      r->gpu.releasePair(stale);
+    }
+    st(tr.stream, e.stream);
+    st(tr.ctx, plan.ctx);
+    if (plan.tracked && plan.leaderIndex == kNoLeader) {
+      st(tr.leader, index);
+      st(tr.pair, grouped ? 0u : plan.pair);
+      st(tr.launchState, grouped ? uint32_t{kLaunchOpen} : uint32_t{kLaunchInCall});
+    } else {
+      st(tr.leader, plan.tracked ? plan.leaderIndex : kNoLeader);
+      st(tr.pair, uint32_t{0});
+      st(tr.launchState, uint32_t{kLaunchNone});
+    }
   }
   storeEntry(entry, e);
   publishEntry(entry, index);
@@ -272,7 +290,7 @@ ncclResult_t recordWork(const WorkCall& w, Forward&& forward) {
 
   ncclResult_t res = forward();
 
-  int64_t t1 = monoNowNs();
+  int64_t durationNs = r->clock.ticksToNs(ticks0, r->clock.ticks());
   uint32_t launch = kLaunchNone;
   if (!grouped && plan.pair != 0) {
     if (failed(res)) {
@@ -283,18 +301,14 @@ ncclResult_t recordWork(const WorkCall& w, Forward&& forward) {
       launch = recordEvent(cu, r->gpu.pairOf(plan.pair).end, w.stream) ? kLaunchRecorded : kLaunchUntracked;
     }
   }
-  if (beginUpdate(entry, index)) {
-    uint64_t* words = entryWords(entry);
-    uint64_t rr = ld(words[kWordRootResult]);
-    rr = (rr & uint64_t{0xffffffff}) | (uint64_t{static_cast<uint32_t>(res)} << 32);
-    st(words[kWordRootResult], rr);
-    uint64_t ds = ld(words[kWordDurationStack]);
-    uint64_t dur = static_cast<uint64_t>(std::clamp<int64_t>(t1 - t0, 1, UINT32_MAX));
-    st(words[kWordDurationStack], static_cast<uint64_t>((ds & ~uint64_t{0xffffffff}) | dur));
-    uint64_t os = ld(words[kWordOpState]);
-    os |= uint64_t{shm::kEntryReturned} << 32;
-    if (failed(res)) os = (os & ~(uint64_t{0xff} << 24)) | (uint64_t{static_cast<uint8_t>(shm::EntryState::kError)} << 24);
-    st(words[kWordOpState], os);
+  setReturned(r->ring, entry, index, res, static_cast<uint32_t>(std::clamp<int64_t>(durationNs, 1, UINT32_MAX)));
+  if ((failed(res) || launch != kLaunchNone) && beginUpdate(entry, index)) {
+    if (failed(res)) {
+      uint64_t* words = entryWords(entry);
+      uint64_t os = ld(words[kWordOpState]);
+      os = (os & ~(uint64_t{0xff} << 24)) | (uint64_t{static_cast<uint8_t>(shm::EntryState::kError)} << 24);
+      st(words[kWordOpState], os);
+    }
     if (launch != kLaunchNone) st(tr.launchState, launch);
     endUpdate(entry, index);
   }

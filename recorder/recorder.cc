@@ -99,6 +99,7 @@ Recorder* setUpLocked() {
   r->config = std::move(config);
   r->identity = detectIdentity([](const char* n) { return getenv(n); });
   r->setupMonoNs = monoNowNs();
+  r->clock.start();
   r->jobDir = r->config.dumpDir + "/" + sanitizeFileComponent(r->identity.jobId);
   for (const auto& w : r->config.warnings) logWarn("%s", w.c_str());
 
@@ -146,7 +147,8 @@ Recorder* setUpLocked() {
   r->gpu.timing = timing;
   h->timingMode = static_cast<uint32_t>(timing);
   h->cudaDriverVersion = cu != nullptr ? cu->version : 0;
-  r->gpu.track = static_cast<TrackSlot*>(std::calloc(caps.ring, sizeof(TrackSlot)));
+  r->gpu.track = static_cast<TrackSlot*>(std::aligned_alloc(alignof(TrackSlot), caps.ring * sizeof(TrackSlot)));
+  if (r->gpu.track != nullptr) std::memset(static_cast<void*>(r->gpu.track), 0, caps.ring * sizeof(TrackSlot));
   r->gpu.trackMask = caps.ring - 1;
   r->watchdogUsing = static_cast<uint32_t*>(std::calloc(r->ring.header->commCapacity, sizeof(uint32_t)));
   r->closing = static_cast<uint32_t*>(std::calloc(r->ring.header->commCapacity, sizeof(uint32_t)));
@@ -185,15 +187,7 @@ bool isForkedChild() { return gForkedChild.load(std::memory_order_relaxed); }
 
 uint32_t nextGroupId() { return gNextGroupId.fetch_add(1, std::memory_order_relaxed) + 1; }
 
-uint32_t currentTid(ThreadState& t) {
-  // Re-read after a fork: the cached id belongs to the parent's thread.
-  uint32_t pid = static_cast<uint32_t>(getpid());
-  if (t.tid == 0 || t.tidPid != pid) {
-    t.tid = static_cast<uint32_t>(syscall(SYS_gettid));
-    t.tidPid = pid;
-  }
-  return t.tid;
-}
+uint32_t readTid() { return static_cast<uint32_t>(syscall(SYS_gettid)); }
 
 Recorder* setUpRecorder() {
   Recorder* r = gRecorder.load(std::memory_order_acquire);
@@ -320,10 +314,9 @@ void Recorder::commInitFailed(uint32_t slot, int32_t result) {
   fetchAdd(liveComms, int32_t{-1});
 }
 
-uint32_t Recorder::slotForWork(ThreadState& t, ncclComm_t comm) {
+uint32_t Recorder::slotForWorkSlow(ThreadState& t, ncclComm_t comm) {
   uintptr_t key = reinterpret_cast<uintptr_t>(comm);
   uint32_t gen = ld(mapGeneration, std::memory_order_acquire);
-  if (key == t.cachedComm && gen == t.cachedGeneration && key != 0) return t.cachedSlot;
   uint32_t slot = lookupComm(comm);
   if (slot == kNoSlot && comm != nullptr) {
     // Created where we could not see it (another interposer, a private handle): record it with

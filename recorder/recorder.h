@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "gpu_tracker.h"
+#include "host_clock.h"
 #include "process_identity.h"
 #include "shm_ring.h"
 
@@ -35,7 +36,6 @@ struct ThreadState {
   int groupDepth;            // ncclGroupStart nesting seen on this thread
   uint32_t groupId;          // the outermost group's id while groupDepth > 0
   uint32_t tid;              // gettid(), cached
-  uint32_t tidPid;           // the pid `tid` was read in (a forked child re-reads)
   // Streams used by the current outermost group: the leader of each stream's launch.
   int groupStreamCount;
   bool groupStreamsOverflow;
@@ -49,6 +49,8 @@ struct ThreadState {
   uint32_t groupComms[kMaxGroupComms];       // communicators used in the group (deferred ends)
   int groupInitCount;
   uint32_t groupInits[kMaxGroupComms];       // communicators created inside the group
+  // This thread's reserved ring positions.
+  RingCursor ring;
   // One-entry cache of the last communicator's slot.
   uintptr_t cachedComm;
   uint32_t cachedSlot;
@@ -59,7 +61,10 @@ struct ThreadState {
   unsigned char caughtId[NCCL_UNIQUE_ID_BYTES];
 };
 static_assert(std::is_trivially_destructible_v<ThreadState>, "TLS must need no destructor");
-extern thread_local ThreadState tThread;
+// initial-exec: one instruction to reach it, no __tls_get_addr call on the hot path. Fine for a
+// preloaded library (its TLS is allocated with the program's); ThreadState is small enough for the
+// static TLS reserve should the library be dlopen'ed instead.
+extern thread_local ThreadState tThread __attribute__((tls_model("initial-exec")));
 
 // Scope guard for ThreadState::depth.
 struct InsideRecorder {
@@ -91,6 +96,7 @@ class Recorder {
   ProcessIdentity identity;
   RingRegion ring;
   GpuTracker gpu;
+  HostClock clock;               // enqueue times and call durations on the hot path
   Watchdog* watchdog = nullptr;
   std::string jobDir;            // config.dumpDir/<sanitized job id>
   int64_t setupMonoNs = 0;
@@ -119,7 +125,14 @@ class Recorder {
   uint32_t lookupComm(ncclComm_t comm) const;
   // The slot for a work call: cached, looked up, or (a communicator created behind our back)
   // registered with what NCCL can tell about it.
-  uint32_t slotForWork(ThreadState& t, ncclComm_t comm);
+  uint32_t slotForWork(ThreadState& t, ncclComm_t comm) {
+    uintptr_t key = reinterpret_cast<uintptr_t>(comm);
+    if (key != 0 && key == t.cachedComm && ld(mapGeneration, std::memory_order_acquire) == t.cachedGeneration) {
+      return t.cachedSlot;
+    }
+    return slotForWorkSlow(t, comm);
+  }
+  uint32_t slotForWorkSlow(ThreadState& t, ncclComm_t comm);
   // Allocates and publishes a communicator slot (under setupMutex); kNoSlot when the table is full.
   uint32_t beginComm(const CommCreate& c, int64_t nowNs);
   void mapComm(ncclComm_t comm, uint32_t slot);
@@ -140,6 +153,11 @@ Recorder* setUpRecorder();
 // True in a process forked from a recording one (it records nothing and leaves the ring alone).
 bool isForkedChild();
 uint32_t nextGroupId();
-uint32_t currentTid(ThreadState& t);
+uint32_t readTid();
+inline uint32_t currentTid(ThreadState& t) {
+  // Cached for good: a forked child, whose thread ids differ, records nothing.
+  if (__builtin_expect(t.tid == 0, 0)) t.tid = readTid();
+  return t.tid;
+}
 
 }  // namespace ncclfr::recorder

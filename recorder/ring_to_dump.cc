@@ -119,7 +119,6 @@ bool ringToDump(const RingRegion& ring, const DumpRequest& request, capnp::Messa
       c.copy.nextSeq = ld(s.nextSeq);
       c.copy.lastStartedSeq = ld(s.lastStartedSeq);
       c.copy.lastCompletedSeq = ld(s.lastCompletedSeq);
-      c.copy.evictedEntries = ld(s.evictedEntries);
       c.copy.p2pEntries = ld(s.p2pEntries);
       std::memcpy(c.copy.name, s.name, sizeof c.copy.name);
       c.total = static_cast<uint64_t>(std::max<int64_t>(0, c.copy.nextSeq)) + c.copy.p2pEntries;
@@ -156,7 +155,6 @@ bool ringToDump(const RingRegion& ring, const DumpRequest& request, capnp::Messa
       c.setLastEnqueuedSeq(s.nextSeq - 1);
       c.setLastStartedSeq(s.lastStartedSeq);
       c.setLastCompletedSeq(s.lastCompletedSeq);
-      c.setEvictedEntries(s.evictedEntries);
       c.setTotalEntries(comms[i].total);
       c.setBlocking(s.blocking != 0);
       c.setName(printable(fixedText(s.name)));
@@ -185,23 +183,22 @@ bool ringToDump(const RingRegion& ring, const DumpRequest& request, capnp::Messa
     std::vector<shm::RingEntry> kept;
     kept.reserve(static_cast<size_t>(head - first));
     DumpStats st;
-    st.totalEntries = head;
-    st.evictedEntries = first;
     for (uint64_t i = first; i < head; ++i) {
       shm::RingEntry e{};
       switch (readSlot(ring, i, &e)) {
         case SlotRead::kOk:
+          if (!entryReturned(ring, e, i)) e.returned = 0;  // a stale lap's word: not returned
           if (e.comm < commCount && commIndex[e.comm] != UINT32_MAX) {
             kept.push_back(e);
           } else {
             ++st.tornEntries;  // names a communicator the table does not hold: not trustworthy
           }
           break;
-        case SlotRead::kTorn:
+        case SlotRead::kWriting:
           ++st.tornEntries;
           break;
-        case SlotRead::kOverwritten:
-          ++st.evictedEntries;  // a live writer lapped it while we read
+        case SlotRead::kEmpty:        // a reserved position never used
+        case SlotRead::kOverwritten:  // a live writer lapped it while we read
           break;
       }
     }
@@ -216,6 +213,33 @@ bool ringToDump(const RingRegion& ring, const DumpRequest& request, capnp::Messa
       int32_t next = 0;
       for (auto& [from, to] : stackRemap) to = next++;
     }
+    // A communicator's evictions: its calls (the counters read above) minus those the ring still
+    // holds. Entries appended after the counters were read (a live process) are not counted.
+    std::vector<uint64_t> held(comms.size(), 0);
+    std::map<uint64_t, int64_t> p2pNext;  // p2p key -> nextSeq as read above
+    for (size_t i = 0; i < p2pByComm.size(); ++i) {
+      for (const auto& p : p2pByComm[i]) p2pNext[p.key] = p.nextSeq;
+    }
+    for (const auto& e : kept) {
+      uint32_t ci = commIndex[e.comm];
+      bool p2p = e.op == static_cast<uint8_t>(shm::Op::kSend) || e.op == static_cast<uint8_t>(shm::Op::kRecv);
+      if (!p2p) {
+        held[ci] += e.seq >= 0 && e.seq < comms[ci].copy.nextSeq;
+      } else if (e.p2pSlot != 0) {
+        auto it = p2pNext.find(shm::p2pKey(e.comm, e.root, e.op == static_cast<uint8_t>(shm::Op::kSend)));
+        held[ci] += it != p2pNext.end() && e.p2pSeq >= 0 && e.p2pSeq < it->second;
+      } else {
+        held[ci] += 1;
+      }
+    }
+    uint64_t heldAll = 0;
+    for (size_t i = 0; i < comms.size(); ++i) {
+      commList[static_cast<unsigned>(i)].setEvictedEntries(comms[i].total > held[i] ? comms[i].total - held[i] : 0);
+      st.totalEntries += comms[i].total;
+      heldAll += held[i];
+    }
+    // Calls the ring does not hold (torn ones aside) were evicted.
+    st.evictedEntries = st.totalEntries > heldAll + st.tornEntries ? st.totalEntries - heldAll - st.tornEntries : 0;
     auto entries = dump.initEntries(static_cast<unsigned>(kept.size()));
     for (size_t k = 0; k < kept.size(); ++k) {
       const shm::RingEntry& e = kept[k];
@@ -236,9 +260,11 @@ bool ringToDump(const RingRegion& ring, const DumpRequest& request, capnp::Messa
       d.setStartMonoNs(e.startMonoNs);
       d.setEndMonoNs(e.endMonoNs);
       d.setThreadId(e.threadId);
-      bool returned = (e.flags & shm::kEntryReturned) != 0;
-      d.setResult(returned ? e.result : 0);
-      d.setCallDurationNs(returned ? std::max<uint32_t>(e.callDurationNs, 1) : 0);
+      // The entries kept were read at their own index, which the dump no longer carries: the lap
+      // check was made when reading (returnedOf).
+      bool returned = shm::hasReturned(e.returned);
+      d.setResult(returned ? shm::returnedResult(e.returned) : 0);
+      d.setCallDurationNs(returned ? std::max<uint32_t>(shm::returnedDurationNs(e.returned), 1) : 0);
       auto it = stackRemap.find(e.stackIndex);
       d.setStackIndex(it != stackRemap.end() ? it->second : -1);
     }

@@ -24,6 +24,14 @@ template <typename T>
 inline T fetchAdd(T& field, T value, std::memory_order order = std::memory_order_relaxed) {
   return std::atomic_ref<T>(field).fetch_add(value, order);
 }
+// Increments a counter that only one thread at a time changes: a communicator's, which NCCL allows
+// one thread at a time to use. A plain load and store, no locked instruction, and atomic for readers.
+template <typename T>
+inline T bumpOwned(T& field) {
+  T v = ld(field);
+  st(field, static_cast<T>(v + 1));
+  return v;
+}
 template <typename T>
 inline bool cas(T& field, T& expected, T desired, std::memory_order order = std::memory_order_acq_rel) {
   return std::atomic_ref<T>(field).compare_exchange_strong(expected, desired, order, std::memory_order_acquire);
@@ -84,11 +92,8 @@ inline const uint64_t* entryWords(const shm::RingEntry* e) { return reinterpret_
 // Word indexes of the fields that change after an entry is published.
 inline constexpr int kWordStart = offsetof(shm::RingEntry, startMonoNs) / 8;
 inline constexpr int kWordEnd = offsetof(shm::RingEntry, endMonoNs) / 8;
-inline constexpr int kWordRootResult = offsetof(shm::RingEntry, root) / 8;
-inline constexpr int kWordDurationStack = offsetof(shm::RingEntry, callDurationNs) / 8;
+inline constexpr int kWordReturned = offsetof(shm::RingEntry, returned) / 8;
 inline constexpr int kWordOpState = offsetof(shm::RingEntry, op) / 8;
-static_assert(offsetof(shm::RingEntry, result) == kWordRootResult * 8 + 4);
-static_assert(offsetof(shm::RingEntry, stackIndex) == kWordDurationStack * 8 + 4);
 static_assert(offsetof(shm::RingEntry, state) == kWordOpState * 8 + 3);
 static_assert(offsetof(shm::RingEntry, flags) == kWordOpState * 8 + 4);
 
@@ -109,31 +114,44 @@ inline void storeEntry(shm::RingEntry* slot, const shm::RingEntry& in) {
 // laps onto a slot that is being updated at that very moment.
 void spinPause(int* spins);
 
-// Claims the next ring index for a new entry and returns it; *slot is then owned (Writing) until
-// publishEntry. Counts the overwritten entry in its communicator's evictedEntries.
-inline uint64_t claimEntry(RingRegion& r, shm::RingEntry** slot) {
-  uint64_t index = fetchAdd(r.header->head, uint64_t{1});
-  shm::RingEntry* e = &r.entries[index & r.ringMask];
-  uint64_t capacity = uint64_t{r.ringMask} + 1;
-  // The occupant we replace: nothing on the first lap, else index - capacity.
-  uint64_t previousWord = index >= capacity ? shm::commitWord(index - capacity, 0) : 0;
-  int spins = 0;
-  uint64_t expected = ld(e->commit, std::memory_order_acquire);
+// Where a thread appends: ring positions are handed out to threads kRingBlock at a time, so that
+// threads appending at once do not fight over the shared head counter on every call. Positions a
+// thread reserved and never used (it stopped calling NCCL, or exited) stay empty: readers skip
+// them, and a writer a lap later simply takes the slot.
+inline constexpr uint64_t kRingBlock = 8;
+struct RingCursor {
+  uint64_t next = 0;
+  uint64_t end = 0;
+};
+
+// Claims a ring position for a new entry and returns it; *slot is then owned (Writing) until
+// publishEntry. A reserved position that the ring has lapped meanwhile is given up for the next.
+// (Evictions need no counting here: a communicator's are its calls minus those the ring still
+// holds, which the converter counts.)
+inline uint64_t claimEntry(RingRegion& r, RingCursor& cursor, shm::RingEntry** slot) {
   for (;;) {
-    if (expected == previousWord || (index < capacity && expected == 0)) {
-      if (cas(e->commit, expected, shm::commitWord(index, shm::kCommitWriting))) break;
-      continue;
+    if (cursor.next == cursor.end) {
+      cursor.next = fetchAdd(r.header->head, kRingBlock);
+      cursor.end = cursor.next + kRingBlock;
     }
-    // The previous lap's writer or an updater still holds the slot.
-    spinPause(&spins);
-    expected = ld(e->commit, std::memory_order_acquire);
+    uint64_t index = cursor.next++;
+    shm::RingEntry* e = &r.entries[index & r.ringMask];
+    int spins = 0;
+    uint64_t expected = ld(e->commit, std::memory_order_acquire);
+    for (;;) {
+      if (expected != 0 && shm::commitIndex(expected) >= index) break;  // lapped: take the next position
+      if ((expected & shm::kCommitFlags) != 0) {
+        // An older lap's writer or an updater holds the slot for a few stores.
+        spinPause(&spins);
+        expected = ld(e->commit, std::memory_order_acquire);
+        continue;
+      }
+      if (cas(e->commit, expected, shm::commitWord(index, shm::kCommitWriting))) {
+        *slot = e;
+        return index;
+      }
+    }
   }
-  if (previousWord != 0) {
-    uint32_t oldComm = static_cast<uint32_t>(ld(entryWords(e)[offsetof(shm::RingEntry, comm) / 8]));
-    if (oldComm < ld(r.header->commCount)) fetchAdd(r.comms[oldComm].evictedEntries, uint64_t{1});
-  }
-  *slot = e;
-  return index;
 }
 
 inline void publishEntry(shm::RingEntry* slot, uint64_t index) {
@@ -151,25 +169,42 @@ inline bool beginUpdate(shm::RingEntry* slot, uint64_t index) {
     spinPause(&spins);  // another updater (the watchdog or the calling thread) holds it
   }
 }
+// The calling thread's one change after its call returned; false when the ring has replaced the
+// entry meanwhile (nothing is written then).
+inline bool setReturned(const RingRegion& r, shm::RingEntry* slot, uint64_t index, int32_t result,
+                        uint32_t durationNs) {
+  uint64_t lap = shm::lapTag(index, r.ringMask + 1);
+  uint64_t expected = shm::notReturnedWord(lap);
+  return cas(entryWords(slot)[kWordReturned], expected, shm::returnedWord(lap, result, durationNs),
+             std::memory_order_release);
+}
+inline bool entryReturned(const RingRegion& r, const shm::RingEntry& e, uint64_t index) {
+  return shm::hasReturned(e.returned) && (e.returned >> 48) == shm::lapTag(index, r.ringMask + 1);
+}
+
 inline void endUpdate(shm::RingEntry* slot, uint64_t index) {
   st(slot->commit, shm::commitWord(index, 0), std::memory_order_release);
 }
 
 // Result of reading ring position `index`.
-enum class SlotRead { kOk, kTorn, kOverwritten };
+enum class SlotRead {
+  kOk,
+  kWriting,      // its writer is filling it in (or died doing so: torn)
+  kEmpty,        // not written (yet): reserved by a thread that has not used it, or never will
+  kOverwritten,  // the ring has lapped it
+};
 // Copies entry `index` if its slot holds it whole (see the protocol in shm_layout.h).
 inline SlotRead readSlot(const RingRegion& r, uint64_t index, shm::RingEntry* out) {
   const shm::RingEntry* e = &r.entries[index & r.ringMask];
   uint64_t before = ld(e->commit, std::memory_order_acquire);
   uint64_t named = shm::commitIndex(before);
-  if (before == 0 || named < index) return SlotRead::kTorn;  // its writer never got to the slot
+  if (before == 0 || named < index) return SlotRead::kEmpty;
   if (named > index) return SlotRead::kOverwritten;
-  if (before & shm::kCommitWriting) return SlotRead::kTorn;
+  if (before & shm::kCommitWriting) return SlotRead::kWriting;
   loadEntry(e, out);
   std::atomic_thread_fence(std::memory_order_acquire);
   uint64_t after = ld(e->commit, std::memory_order_relaxed);
   if (shm::commitIndex(after) != index) return SlotRead::kOverwritten;
-  if (after & shm::kCommitWriting) return SlotRead::kTorn;
   out->commit = shm::commitWord(index, 0);
   return SlotRead::kOk;
 }

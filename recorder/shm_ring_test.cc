@@ -49,6 +49,7 @@ uint32_t addComm(RingRegion& r, uint64_t id, int rank, int size) {
 }
 
 // What the recorder's work path does, minus NCCL and CUDA.
+thread_local RingCursor tCursor;
 uint64_t append(RingRegion& r, uint32_t comm, shm::Op op, int peer, uint32_t tid) {
   shm::CommSlot& cs = r.comms[comm];
   shm::RingEntry e{};
@@ -71,11 +72,12 @@ uint64_t append(RingRegion& r, uint32_t comm, shm::Op op, int peer, uint32_t tid
     e.opSeq = fetchAdd(cs.opSeq[static_cast<int>(op)], uint32_t{1});
     e.p2pSeq = -1;
   }
-  e.flags = shm::kEntryReturned;
   shm::RingEntry* slot;
-  uint64_t index = claimEntry(r, &slot);
+  uint64_t index = claimEntry(r, tCursor, &slot);
+  e.returned = shm::notReturnedWord(shm::lapTag(index, r.ringMask + 1));
   storeEntry(slot, e);
   publishEntry(slot, index);
+  setReturned(r, slot, index, 0, 100);
   return index;
 }
 
@@ -197,13 +199,15 @@ TEST_CASE("wrap-around evicts the oldest entries and keeps counters exact") {
   DumpStats stats;
   auto file = convert(r, &stats);
   auto dump = file->dump();
-  CHECK(dump.getEntries().size() == 64);
+  // One thread reserves positions 8 at a time: 110 calls took positions 0-111, and the ring holds
+  // the last 64 positions, 48-111, of which 48-109 are calls.
+  CHECK(dump.getEntries().size() == 62);
   CHECK(dump.getInfo().getTotalEntries() == 110);
-  CHECK(dump.getInfo().getEvictedEntries() == 46);
-  CHECK(dump.getInfo().getLastEvictedIndex() == 45);
-  CHECK(dump.getEntries()[0].getSeq() == 46);
+  CHECK(dump.getInfo().getEvictedEntries() == 48);
+  CHECK(dump.getInfo().getLastEvictedIndex() == 47);
+  CHECK(dump.getEntries()[0].getSeq() == 48);
   auto comms = dump.getComms();
-  CHECK(comms[0].getEvictedEntries() == 46);
+  CHECK(comms[0].getEvictedEntries() == 48);
   CHECK(comms[0].getTotalEntries() == 100);
   CHECK(comms[0].getLastEnqueuedSeq() == 99);
   CHECK(comms[1].getEvictedEntries() == 0);
@@ -222,10 +226,11 @@ TEST_CASE("an entry whose writer died mid-write is left out as torn, the rest is
   for (int i = 0; i < 5; ++i) append(r, a, shm::Op::kAllReduce, -1, 1);
   // A writer that claimed its slot and died before publishing it (SIGKILL mid-append).
   shm::RingEntry* slot;
-  uint64_t index = claimEntry(r, &slot);
+  uint64_t index = claimEntry(r, tCursor, &slot);
   CHECK(index == 5);
-  // And one more that claimed an index but never reached its slot.
-  fetchAdd(r.header->head, uint64_t{1});
+  // And positions reserved but never used (the rest of the block, another thread's block): gaps,
+  // not torn entries.
+  fetchAdd(r.header->head, kRingBlock);
   // An entry being updated when the process died is still whole.
   shm::RingEntry* third = &r.entries[2];
   REQUIRE(beginUpdate(third, 2));
@@ -236,9 +241,9 @@ TEST_CASE("an entry whose writer died mid-write is left out as torn, the rest is
   REQUIRE(openRingFile(path, &dead, &error));
   DumpStats stats;
   auto file = convert(dead, &stats, true);
-  CHECK(stats.tornEntries == 2);
+  CHECK(stats.tornEntries == 1);
   CHECK(stats.writtenEntries == 5);
-  CHECK(file->dump().getInfo().getTornEntries() == 2);
+  CHECK(file->dump().getInfo().getTornEntries() == 1);
   CHECK(file->dump().getEntries().size() == 5);
   unmapRing(&dead);
   std::filesystem::remove_all(dir);

@@ -12,6 +12,7 @@
 #include <deque>
 #include <exception>
 #include <map>
+#include <set>
 #include <unordered_map>
 #include <vector>
 
@@ -175,6 +176,9 @@ class WatchdogLoop {
   RingRegion& ring_;
   GpuTracker& gpu_;
   uint64_t drained_ = 0;
+  static constexpr size_t kMaxHoles = 4096;
+  std::set<uint64_t> holes_;                                      // positions to look at again
+  std::unordered_map<uint64_t, std::vector<Member>> orphans_;     // followers seen before their leader
   std::unordered_map<uint64_t, Launch> launches_;                 // by leader index
   std::unordered_map<uint64_t, std::deque<uint64_t>> streams_;    // queued leaders per stream
   std::unordered_map<uint64_t, int64_t> streamLastDone_;
@@ -191,6 +195,7 @@ class WatchdogLoop {
   // One past the newest ring position known to have finished (completed on the GPU; returned, when
   // only the host is timed): the job made progress after an incident once this passes its dump.
   uint64_t progress_ = 0;
+  int64_t lastHostCalibration_ = 0;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -493,6 +498,10 @@ void WatchdogLoop::setUpContexts() {
 }
 
 void WatchdogLoop::refreshClocks(int64_t now) {
+  if (now - lastHostCalibration_ >= kClockRefreshNs) {
+    r_->clock.recalibrate();
+    lastHostCalibration_ = now;
+  }
   if (!gpu_.gpuTiming()) return;
   const CudaDriver* cu = gpu_.cu;
   for (int i = 0; i < kMaxContexts; ++i) {
@@ -540,18 +549,37 @@ int64_t WatchdogLoop::eventHostNs(uint32_t ctx, CUevent e, int64_t fallback) {
 void WatchdogLoop::drainRing() {
   uint64_t head = ld(ring_.header->head, std::memory_order_acquire);
   uint64_t capacity = uint64_t{ring_.ringMask} + 1;
-  if (head > capacity && drained_ < head - capacity) drained_ = head - capacity;
+  uint64_t oldest = head > capacity ? head - capacity : 0;
+  // Positions skipped earlier because they were not written yet: written now, or still not.
+  for (auto it = holes_.begin(); it != holes_.end();) {
+    shm::RingEntry e{};
+    SlotRead s = *it < oldest ? SlotRead::kOverwritten : readSlot(ring_, *it, &e);
+    if (s == SlotRead::kOk) adopt(*it, e);
+    it = (s == SlotRead::kOk || s == SlotRead::kOverwritten) ? holes_.erase(it) : std::next(it);
+  }
+  if (drained_ < oldest) drained_ = oldest;
   while (drained_ < head) {
     shm::RingEntry e{};
     SlotRead s = readSlot(ring_, drained_, &e);
-    if (s == SlotRead::kTorn) break;  // still being written: next cycle
-    if (s == SlotRead::kOk) adopt(drained_, e);
+    if (s == SlotRead::kOk) {
+      adopt(drained_, e);
+    } else if (s == SlotRead::kWriting || s == SlotRead::kEmpty) {
+      // Being written, or reserved by a thread that has not used it (yet): look again later.
+      if (holes_.size() < kMaxHoles) holes_.insert(drained_);
+    }
     ++drained_;
   }
 }
 
 void WatchdogLoop::adopt(uint64_t index, const shm::RingEntry& e) {
   if (e.state == static_cast<uint8_t>(shm::EntryState::kCaptured)) return;
+  bool returned = entryReturned(ring_, e, index);
+  if (!returned) {
+    inCall_[index] = e.enqueueMonoNs;
+  } else if (!gpu_.gpuTiming()) {
+    progress_ = std::max(progress_, index + 1);
+  }
+  if (!gpu_.gpuTiming()) return;  // host-only: nothing to follow on a GPU
   // Read the track slot under the entry's update lock: it is only trustworthy while the slot holds
   // this index.
   shm::RingEntry* slot = &ring_.entries[index & ring_.ringMask];
@@ -560,13 +588,7 @@ void WatchdogLoop::adopt(uint64_t index, const shm::RingEntry& e) {
   uint64_t leader = ld(tr.leader);
   uint64_t stream = ld(tr.stream);
   uint32_t ctx = ld(tr.ctx);
-  uint32_t flags = static_cast<uint32_t>(ld(entryWords(slot)[kWordOpState]) >> 32);
   endUpdate(slot, index);
-  if ((flags & shm::kEntryReturned) == 0) {
-    inCall_[index] = e.enqueueMonoNs;
-  } else if (!gpu_.gpuTiming()) {
-    progress_ = std::max(progress_, index + 1);
-  }
   auto op = static_cast<shm::Op>(e.op);
   Member m{index, e.comm, e.p2pSlot, e.seq, e.p2pSeq, op == shm::Op::kSend || op == shm::Op::kRecv};
   if (leader == index) {
@@ -577,10 +599,19 @@ void WatchdogLoop::adopt(uint64_t index, const shm::RingEntry& e) {
     l.firstEnqueueNs = e.enqueueMonoNs;
     l.op = op;
     l.members.push_back(m);
+    if (auto o = orphans_.find(index); o != orphans_.end()) {
+      l.members.insert(l.members.end(), o->second.begin(), o->second.end());
+      orphans_.erase(o);
+    }
     launches_[index] = std::move(l);
   } else if (leader != kNoLeader) {
     auto it = launches_.find(leader);
-    if (it == launches_.end()) return;  // its leader was lapped before we saw it
+    if (it == launches_.end()) {
+      // Its leader was published before it, but we may have passed the leader's slot a moment
+      // too early: it joins the launch when the leader is adopted from the holes.
+      if (holes_.count(leader)) orphans_[leader].push_back(m);
+      return;
+    }
     Launch& l = it->second;
     l.members.push_back(m);
     if (l.phase == Phase::kDone) {
@@ -593,7 +624,7 @@ void WatchdogLoop::adopt(uint64_t index, const shm::RingEntry& e) {
                     (le.flags & shm::kEntrySimulated) != 0);
       }
     }
-  } else if (gpu_.gpuTiming() && (e.flags & shm::kEntryReturned) != 0 && e.state != static_cast<uint8_t>(shm::EntryState::kError)) {
+  } else if (returned && e.state != static_cast<uint8_t>(shm::EntryState::kError)) {
     // Untracked (no event pair): completes when a later tracked launch on its stream does.
     Launch l;
     l.leader = index;
@@ -781,8 +812,9 @@ void WatchdogLoop::checkReturned() {
     shm::RingEntry* slot = &ring_.entries[it->first & ring_.ringMask];
     uint64_t c = ld(slot->commit, std::memory_order_acquire);
     bool gone = shm::commitIndex(c) != it->first;
-    uint32_t flags = static_cast<uint32_t>(ld(entryWords(slot)[kWordOpState]) >> 32);
-    if (gone || (flags & shm::kEntryReturned) != 0) {
+    uint64_t word = ld(entryWords(slot)[kWordReturned], std::memory_order_acquire);
+    bool returned = shm::hasReturned(word) && (word >> 48) == shm::lapTag(it->first, ring_.ringMask + 1);
+    if (gone || returned) {
       if (!gone && !gpu_.gpuTiming()) progress_ = std::max(progress_, it->first + 1);
       it = inCall_.erase(it);
     } else {
@@ -806,6 +838,9 @@ void WatchdogLoop::pruneDone() {
   }
   for (auto it = streams_.begin(); it != streams_.end();) {
     it = it->second.empty() ? streams_.erase(it) : std::next(it);
+  }
+  for (auto it = orphans_.begin(); it != orphans_.end();) {
+    it = holes_.count(it->first) ? std::next(it) : orphans_.erase(it);
   }
 }
 

@@ -62,13 +62,17 @@ enum class ProcessState : uint32_t {
 inline constexpr uint64_t kCommitWriting = 1;   // a writer owns the slot and is filling it in
 inline constexpr uint64_t kCommitUpdating = 2;  // the entry is valid; one field group is being updated
 inline constexpr uint64_t kCommitFlags = 3;
-//   * A writer with index j waits until the slot holds index j - capacity (or nothing, for the first
-//     lap) with no flags, CASes the word to (j+1)<<2|Writing, writes every field, then stores
-//     (j+1)<<2 with release order. An entry whose word still says Writing after the process died is
-//     torn: some fields may be missing, so readers leave it out (DumpInfo.tornEntries).
-//   * Later changes to entry j (result and call duration when the call returns, GPU start/end and
-//     state from the watchdog) CAS (j+1)<<2 -> (j+1)<<2|Updating, store the fields atomically one by
-//     one, and store (j+1)<<2 again. Each field is individually whole, so an entry found Updating is
+//   * Threads reserve positions in blocks (ProcessHeader::head counts positions handed out, not
+//     calls); a reserved position may stay unused, and readers skip a slot that names an older index.
+//   * A writer with index j waits while the slot is flagged (an older lap's writer or an updater,
+//     for a few stores), gives position j up if the slot already names a newer index (the ring
+//     lapped it), else CASes the word to (j+1)<<2|Writing, writes every field, then stores (j+1)<<2
+//     with release order. An entry whose word still says Writing after the process died is torn:
+//     some fields may be missing, so readers leave it out (DumpInfo.tornEntries).
+//   * Later changes to entry j (GPU start/end and state from the watchdog, an error state from the
+//     calling thread) CAS (j+1)<<2 -> (j+1)<<2|Updating, store the fields atomically one by one, and
+//     store (j+1)<<2 again. (The calling thread's result and duration go into RingEntry::returned
+//     with a CAS of their own, below.) Each field is individually whole, so an entry found Updating is
 //     still valid. An updater that finds another index in the word gives up: its entry was evicted.
 //   * A reader of index k accepts the slot only if the word says k+1 with no Writing flag both
 //     before and after it copies the fields.
@@ -77,10 +81,27 @@ inline constexpr uint64_t commitWord(uint64_t index, uint64_t flags) { return ((
 inline constexpr uint64_t commitIndex(uint64_t word) { return (word >> 2) - 1; }
 
 // RingEntry::flags
-inline constexpr uint32_t kEntryReturned = 1;   // the NCCL call returned (result/callDurationNs valid)
 inline constexpr uint32_t kEntryGrouped = 2;    // issued between ncclGroupStart and ncclGroupEnd
 inline constexpr uint32_t kEntryTracked = 4;    // GPU completion is measured for it (CUDA events)
 inline constexpr uint32_t kEntrySimulated = 8;  // its group was closed by ncclGroupSimulateEnd
+
+// RingEntry::returned, the one word the calling thread changes after the call returns, with one
+// CAS (no update lock): bits 0-31 the call's host duration in ns (saturated), bits 32-39 the
+// ncclResult_t it returned (255 for values above 254), bit 40 set once it returned, bits 48-63 the
+// ring lap of the entry (index / capacity, mod 2^16). The CAS expects the entry's own lap with bit
+// 40 clear, so a call that returns after the ring has replaced its entry changes nothing.
+inline constexpr uint64_t kReturnedBit = uint64_t{1} << 40;
+inline constexpr uint64_t lapTag(uint64_t index, uint32_t capacity) {
+  return (index >> __builtin_ctz(capacity)) & 0xffff;  // capacity is a power of two
+}
+inline constexpr uint64_t notReturnedWord(uint64_t lap) { return lap << 48; }
+inline constexpr uint64_t returnedWord(uint64_t lap, int32_t result, uint32_t durationNs) {
+  uint64_t r = result < 0 || result > 254 ? 255 : static_cast<uint64_t>(result);
+  return lap << 48 | kReturnedBit | r << 32 | durationNs;
+}
+inline constexpr bool hasReturned(uint64_t word) { return (word & kReturnedBit) != 0; }
+inline constexpr int32_t returnedResult(uint64_t word) { return static_cast<int32_t>((word >> 32) & 0xff); }
+inline constexpr uint32_t returnedDurationNs(uint64_t word) { return static_cast<uint32_t>(word); }
 
 // One recorded call: 128 bytes, a power of two so a slot never straddles two cache-line pairs.
 struct RingEntry {
@@ -96,9 +117,8 @@ struct RingEntry {
   uint32_t opSeq;           // per-op-type sequence number (NCCL's seqNumber)
   uint32_t groupId;         // non-zero: the outermost group the call belonged to
   uint32_t threadId;        // gettid()
+  uint64_t returned;        // live: see RingEntry::returned above
   int32_t root;             // root or peer, -1 when the op has none
-  int32_t result;           // live: ncclResult_t the call returned (valid with kEntryReturned)
-  uint32_t callDurationNs;  // live: host time the call took (valid with kEntryReturned)
   int32_t stackIndex;       // index into the stack table, -1 = none
   uint8_t op;               // Op
   uint8_t dtype;            // ncclDataType_t (values above 254 are stored as 255)
@@ -109,7 +129,8 @@ struct RingEntry {
   uint32_t reserved[5];
 };
 static_assert(sizeof(RingEntry) == 128, "RingEntry is part of the shared-memory ABI");
-static_assert(offsetof(RingEntry, comm) == 64 && offsetof(RingEntry, op) == 96, "RingEntry layout");
+static_assert(offsetof(RingEntry, comm) == 64 && offsetof(RingEntry, returned) == 80 && offsetof(RingEntry, op) == 96,
+              "RingEntry layout");
 static_assert(std::is_trivially_copyable_v<RingEntry> && std::is_standard_layout_v<RingEntry>);
 
 // One communicator. Slots are handed out in creation order and never reused, so the table's order
@@ -132,10 +153,11 @@ struct CommSlot {
   int64_t initDurationNs;   // live: 0 while initializing
   int64_t destroyedMonoNs;  // live
   int64_t lastAsyncErrorMonoNs;  // live
-  int64_t nextSeq;          // live: collectives enqueued (lastEnqueuedSeq = nextSeq - 1)
+  int64_t nextSeq;          // live: collectives enqueued (lastEnqueuedSeq = nextSeq - 1); changed by
+                            // one thread at a time (NCCL's rule for a communicator), read by any
   int64_t lastStartedSeq;   // live, -1 = none
   int64_t lastCompletedSeq; // live, -1 = none
-  uint64_t evictedEntries;  // live: this communicator's calls the ring overwrote
+  uint64_t evictedEntries;  // unused (always 0): evictions are derived, total calls minus held
   uint64_t p2pEntries;      // live: send/recv calls (totalEntries = nextSeq + p2pEntries)
   int64_t busySinceMonoNs;  // live: a blocking call on the communicator (init, split, finalize,
                             // destroy) is in progress since then, 0 = none
@@ -227,7 +249,7 @@ struct ProcessHeader {
   char rankSource[32];
   char recorderVersion[16];
   // Live process-wide state.
-  uint64_t head;            // live: calls ever appended = the next entry's index
+  uint64_t head;            // live: ring positions handed out (threads reserve them in blocks of 8)
   uint32_t commCount;       // live: communicator slots handed out
   uint32_t state;           // live: ProcessState
   int32_t crashSignal;      // live: the fatal signal that was caught, 0 = none

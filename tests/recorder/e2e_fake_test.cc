@@ -138,7 +138,7 @@ TEST_CASE("exactness: every call of several threads and communicators is recorde
   std::map<std::tuple<uint32_t, int, bool>, int64_t> nextP2p;
   std::map<uint32_t, uint32_t> threadOf;
   std::map<uint32_t, long> broadcasts;
-  uint32_t lastGroup = 0;
+  std::map<uint32_t, uint32_t> lastGroup;  // per communicator: threads' entries interleave
   for (auto e : entries) {
     uint32_t c = e.getComm();
     auto [it, fresh] = threadOf.emplace(c, e.getThreadId());
@@ -150,8 +150,8 @@ TEST_CASE("exactness: every call of several threads and communicators is recorde
       CHECK(e.getP2pSeq() == nextP2p[{c, e.getRoot(), send}]++);
       CHECK(e.getSeq() == nextSeq[c] - 1);  // the last collective issued before it
       CHECK(e.getGroupId() != 0);
-      if (send) lastGroup = e.getGroupId();
-      else CHECK(e.getGroupId() == lastGroup);
+      if (send) lastGroup[c] = e.getGroupId();
+      else CHECK(e.getGroupId() == lastGroup[c]);
     } else {
       CHECK(e.getSeq() == nextSeq[c]++);
       CHECK(e.getOpSeq() == nextOpSeq[{c, static_cast<int>(e.getOp())}]++);
@@ -182,13 +182,17 @@ TEST_CASE("a full ring evicts the oldest calls and keeps the counters exact") {
   REQUIRE(dumps.size() == 1);
   auto d = dumps[0]->dump();
   constexpr long kTotal = 30 * 7;
-  CHECK(d.getEntries().size() == 64);
+  // The ring holds the newest 64 positions; a thread reserves them 8 at a time, so up to 7 of them
+  // may be reserved and not (yet) used.
+  long held = static_cast<long>(d.getEntries().size());
+  CHECK(held >= 64 - 7);
+  CHECK(held <= 64);
   CHECK(d.getInfo().getTotalEntries() == kTotal);
-  CHECK(d.getInfo().getEvictedEntries() == kTotal - 64);
-  CHECK(d.getInfo().getLastEvictedIndex() == kTotal - 64 - 1);
+  CHECK(d.getInfo().getEvictedEntries() == static_cast<uint64_t>(kTotal - held));
+  CHECK(d.getInfo().getLastEvictedIndex() >= kTotal - 64 - 1);
   auto c = d.getComms()[1];
   CHECK(c.getTotalEntries() == kTotal);
-  CHECK(c.getEvictedEntries() == kTotal - 64);
+  CHECK(c.getEvictedEntries() == static_cast<uint64_t>(kTotal - held));
   CHECK(c.getLastEnqueuedSeq() == 30 * 5 - 1);
   CHECK(c.getP2p()[0].getLastEnqueuedSeq() == 29);
 }
