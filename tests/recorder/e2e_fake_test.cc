@@ -11,6 +11,7 @@
 #include <regex>
 #include <set>
 
+#include "comm_hash.h"
 #include "process_harness.h"
 
 using namespace rectest;
@@ -488,4 +489,108 @@ TEST_CASE("a bad NCCLFR_ value gives one warning line and the default") {
   CHECK(p.exitedWith(0));
   CHECK(warnings(p.err()) == 1);
   CHECK(countLines(p.err(), "NCCLFR_TIMEOUT='soonish'") == 1);
+}
+
+TEST_CASE("CUDA-graph capture: captured calls are recorded as such and the capture is never broken") {
+  Workspace w;
+  auto env = jobEnv(w, "capture");
+  // A CUDA driver that polices capture rules, with a global-mode capture running all along.
+  env["LD_LIBRARY_PATH"] = std::string(NCCLFR_TEST_FAKE_NCCL_DIR) + ":" + NCCLFR_TEST_FAKE_CUDA_DIR + ":" +
+                           NCCLFR_TEST_CUDA_LIB_DIR;
+  env["FAKE_CUDA_GLOBAL_CAPTURE"] = "1";
+  env["NCCLFR_DUMP_ON_EXIT"] = "1";
+  constexpr int kRounds = 20;
+  Process p(jobArgs(w, "capture", kRounds), env, w.path("out"), w.path("err"));
+  REQUIRE(p.wait());
+  INFO(p.err());
+  REQUIRE(p.exitedWith(0));
+  // No event on the capturing stream, and no unsafe call from a thread in global mode (the
+  // watchdog polls its events in relaxed mode).
+  CHECK(p.err().find("fake-cuda: 0 capture violations") != std::string::npos);
+  auto dumps = dumpsIn(w.dumps());
+  REQUIRE(dumps.size() == 1);
+  auto d = dumps[0]->dump();
+  CHECK(d.getProcess().getTiming() == ncclfr::schema::TimingMode::FULL);
+  auto entries = d.getEntries();
+  REQUIRE(entries.size() == 4 * kRounds);
+  int captured = 0, completed = 0;
+  for (auto e : entries) {
+    if (e.getStream() == 0xca97) {
+      ++captured;
+      CHECK(e.getState() == ncclfr::schema::EntryState::CAPTURED);
+      CHECK(e.getStartMonoNs() == 0);
+    } else {
+      ++completed;
+      CHECK(e.getState() == ncclfr::schema::EntryState::COMPLETED);
+      CHECK(e.getStartMonoNs() > 0);
+      CHECK(e.getEndMonoNs() >= e.getStartMonoNs());
+    }
+  }
+  CHECK(captured == 3 * kRounds);
+  CHECK(completed == kRounds);
+  auto c = d.getComms()[0];
+  CHECK(c.getLastEnqueuedSeq() == 2 * kRounds - 1);
+  CHECK(c.getLastCompletedSeq() == 2 * kRounds - 2);  // the last all-reduce on the normal stream
+}
+
+TEST_CASE("communicator ids follow NCCL's commHash for ncclCommInitAll, splits and shrinks") {
+  Workspace w;
+  auto env = jobEnv(w, "derive");
+  env["NCCLFR_DUMP_ON_EXIT"] = "1";
+  Process p(jobArgs(w, "derive", 1), env, w.path("out"), w.path("err"));
+  REQUIRE(p.wait());
+  INFO(p.err());
+  REQUIRE(p.exitedWith(0));
+  auto dumps = dumpsIn(w.dumps());
+  REQUIRE(dumps.size() == 1);
+  auto comms = dumps[0]->dump().getComms();
+  REQUIRE(comms.size() == 5);
+  // The fake NCCL's unique id (made inside ncclCommInitAll, caught through the PLT).
+  unsigned char id[128];
+  for (int i = 0; i < 128; ++i) id[i] = static_cast<unsigned char>((i * 7 + p.pid()) & 0xff);
+  uint64_t world = ncclfr::recorder::commHashFromUniqueId(id);
+  CHECK(comms[0].getId() == world);
+  CHECK(comms[1].getId() == world);  // every rank ncclCommInitAll makes shares the id
+  CHECK(comms[0].getCreatedBy() == ncclfr::schema::CommOrigin::INIT_ALL);
+  CHECK(comms[1].getRank() == 1);
+  CHECK(comms[2].getId() == ncclfr::recorder::commHashOfChild(world, 1, 0));
+  CHECK(comms[3].getId() == ncclfr::recorder::commHashOfChild(world, 3, 5));  // the NOCOLOR split counted
+  CHECK(comms[3].getSplitColor() == 5);
+  CHECK(comms[4].getId() == ncclfr::recorder::commHashOfShrink(world));
+  CHECK(comms[4].getCreatedBy() == ncclfr::schema::CommOrigin::SHRINK);
+  CHECK(comms[4].getParentId() == world);
+}
+
+TEST_CASE("an initialization that never finishes is a stall") {
+  Workspace w;
+  auto env = jobEnv(w, "initstall");
+  env["FAKE_NCCL_BLOCK_INIT"] = "1";
+  Process p(jobArgs(w, "idle", 1), env, w.path("out"), w.path("err"));
+  REQUIRE(waitUntil([&] { return countDumps(w.dumps()) == 1; }));
+  auto files = dumpsIn(w.dumps());
+  auto d = files[0]->dump();
+  CHECK(d.getInfo().getReason() == DumpReason::STALL);
+  CHECK(std::string(d.getInfo().getDetail().cStr()).find("initialization of comm") != std::string::npos);
+  CHECK(d.getComms()[0].getState() == ncclfr::schema::CommState::INITIALIZING);
+}
+
+TEST_CASE("NCCLFR_STACKS records each call's stack and the modules to symbolize it") {
+  Workspace w;
+  auto env = jobEnv(w, "stacks");
+  env["NCCLFR_DUMP_ON_EXIT"] = "1";
+  env["NCCLFR_STACKS"] = "1";
+  Process p(jobArgs(w, "exact", 3), env, w.path("out"), w.path("err"));
+  REQUIRE(p.wait());
+  REQUIRE(p.exitedWith(0));
+  auto dumps = dumpsIn(w.dumps());
+  REQUIRE(dumps.size() == 1);
+  auto d = dumps[0]->dump();
+  REQUIRE(d.getStacks().size() > 0);
+  CHECK(d.getProcess().getModules().size() > 0);
+  for (auto e : d.getEntries()) {
+    REQUIRE(e.getStackIndex() >= 0);
+    auto s = d.getStacks()[static_cast<unsigned>(e.getStackIndex())];
+    CHECK(s.getFrames().size() > 0);
+    CHECK(s.getSymbols().size() == s.getFrames().size());
+  }
 }

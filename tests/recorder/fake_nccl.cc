@@ -9,6 +9,7 @@
 //   FAKE_NCCL_FAIL_AT=N    the N-th work call returns ncclInternalError
 //   FAKE_NCCL_ASYNC_ERROR_AFTER=N  ncclCommGetAsyncError reports ncclRemoteError after N work calls
 //   FAKE_NCCL_NO_GPU=1     communicator creation fails with ncclUnhandledCudaError
+//   FAKE_NCCL_BLOCK_INIT=1 ncclCommInitRank never returns (a peer that never joins)
 #include <nccl.h>
 #include <unistd.h>
 
@@ -81,6 +82,9 @@ FAKE_API(ncclResult_t, ncclGetUniqueId, ncclUniqueId* id) {
 FAKE_API(ncclResult_t, ncclCommInitRank, ncclComm_t* comm, int nranks, ncclUniqueId, int rank) {
   if (comm == nullptr || nranks < 1 || rank < 0 || rank >= nranks) return ncclInvalidArgument;
   if (noGpu()) return ncclUnhandledCudaError;
+  if (envLong("FAKE_NCCL_BLOCK_INIT") == 1) {
+    for (;;) pause();  // a peer that never joins
+  }
   *comm = makeComm(rank, nranks, nullptr);
   return ncclSuccess;
 }

@@ -16,6 +16,9 @@
 //   crash   N all-reduces, then abort() (SIGABRT).
 //   destroy N all-reduces, ncclCommDestroy, then waits a little and exits.
 //   nonblocking  a non-blocking communicator (config.blocking = 0), N all-reduces, then exits.
+//   derive  ncclCommInitAll, splits (one NOCOLOR) and a shrink; one all-reduce on each; prints the pid.
+//   capture N rounds of an all-reduce on a normal stream, then one and a send/recv group on a stream
+//           being captured into a CUDA graph.
 // --keep-going reports failed calls on stderr instead of exiting.
 // --term-handler installs a SIGTERM handler before NCCL is touched; it writes "term handler ran"
 // to --marker and exits with status 42 (the recorder must chain to it).
@@ -280,6 +283,39 @@ int main(int argc, char** argv) {
   }
 
   if (o.scenario == "exact") return runExact(o);
+  if (o.scenario == "derive") {
+    // Communicators made every other way, for the commHash checks: ncclCommInitAll (its unique id is
+    // made inside NCCL), two splits and a NOCOLOR one (which counts), and a shrink.
+    ncclComm_t all[2];
+    check(ncclCommInitAll(all, 2, nullptr), "ncclCommInitAll");
+    ncclComm_t a = nullptr, b = nullptr, none = nullptr, shrunk = nullptr;
+    check(ncclCommSplit(all[0], 0, 0, &a, nullptr), "ncclCommSplit");
+    check(ncclCommSplit(all[0], NCCL_SPLIT_NOCOLOR, 0, &none, nullptr), "ncclCommSplit(NOCOLOR)");
+    check(ncclCommSplit(all[0], 5, 0, &b, nullptr), "ncclCommSplit");
+    int exclude[1] = {1};
+    check(ncclCommShrink(all[0], exclude, 1, &shrunk, nullptr, NCCL_SHRINK_DEFAULT), "ncclCommShrink");
+    Buffers buf = makeBuffers(o, 4096);
+    for (ncclComm_t c : {all[0], all[1], a, b, shrunk}) allReduces(o, c, buf, 1);
+    std::printf("pid %d\n", static_cast<int>(getpid()));
+    return 0;
+  }
+  if (o.scenario == "capture") {
+    // Every other call goes to a stream that is being captured into a CUDA graph (the test's fake
+    // libcuda.so.1 says stream 0xca97 is capturing).
+    ncclComm_t world = initWorld(o);
+    Buffers b = makeBuffers(o, 4096);
+    cudaStream_t capturing = reinterpret_cast<cudaStream_t>(0xca97);
+    for (int i = 0; i < o.calls; ++i) {
+      check(ncclAllReduce(b.send, b.recv, 64, ncclFloat, ncclSum, world, b.stream), "ncclAllReduce");
+      check(ncclAllReduce(b.send, b.recv, 64, ncclFloat, ncclSum, world, capturing), "ncclAllReduce(captured)");
+      check(ncclGroupStart(), "ncclGroupStart");
+      check(ncclSend(b.send, 64, ncclFloat, 0, world, capturing), "ncclSend(captured)");
+      check(ncclRecv(b.recv, 64, ncclFloat, 0, world, capturing), "ncclRecv(captured)");
+      check(ncclGroupEnd(), "ncclGroupEnd");
+    }
+    check(ncclCommDestroy(world), "ncclCommDestroy");
+    return 0;
+  }
   if (o.scenario == "fork") return runFork(o);
   ncclComm_t world = nullptr;
   if (o.scenario == "nonblocking") {
