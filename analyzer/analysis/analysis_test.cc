@@ -419,3 +419,45 @@ TEST_CASE("the JSON verdict has the documented fields") {
   CHECK(j.contains("p2p_unmatched"));
   CHECK(j.contains("notes"));
 }
+
+TEST_CASE("a cascade of incidents seconds apart is one; each process by its earliest dump") {
+  TempDir tmp;
+  synth::Result made;
+  std::string error;
+  auto first = opts("host_stall", 8);
+  first.incidentId = "20261121T100000.000Z-r2";
+  first.faultRank = 3;
+  REQUIRE(synth::writeJob(first, (tmp.path / "a").string(), &made, &error));
+  // Seconds later two ranks dump again (SIGTERM as the job is killed): a later "incident" with a
+  // different state that must not hide the first.
+  auto echo = opts("device_stall", 8);
+  echo.incidentId = "20261121T100004.500Z-r6";
+  echo.faultRank = 6;
+  synth::Result late;
+  REQUIRE(synth::writeJob(echo, (tmp.path / "b").string(), &late, &error));
+  for (size_t k = 0; k < late.files.size(); ++k) {
+    if (k != 6 && k != 7) fs::remove(late.files[k]);
+  }
+  auto out = analyzeDir(tmp.path);
+  CHECK(out.job.processes.size() == 8);
+  CHECK(out.job.incidentId == "20261121T100000.000Z-r2");
+  expectSuspect(out, 3, Reason::kHostStall);
+  CHECK(anyNoteContains(out.v, "one cascade"));
+
+  // The same two dumps an hour later are a separate incident, smaller than half the first: the
+  // first is still analyzed, and the later one is set aside, never mixed in.
+  TempDir tmp2;
+  synth::Result again;
+  REQUIRE(synth::writeJob(first, (tmp2.path / "a").string(), &again, &error));
+  echo.incidentId = "20261121T110000.000Z-r6";
+  synth::Result later;
+  REQUIRE(synth::writeJob(echo, (tmp2.path / "b").string(), &later, &error));
+  for (size_t k = 0; k < later.files.size(); ++k) {
+    if (k != 6 && k != 7) fs::remove(later.files[k]);
+  }
+  auto apart = analyzeDir(tmp2.path);
+  CHECK(apart.job.incidentId == "20261121T100000.000Z-r2");
+  CHECK(apart.job.processes.size() == 8);
+  expectSuspect(apart, 3, Reason::kHostStall);
+  CHECK(anyNoteContains(apart.v, "set aside"));
+}

@@ -300,6 +300,13 @@ void Analyzer::checkMeasured() {
   timing_.resize(job_.processes.size());
   for (size_t p = 0; p < job_.processes.size(); ++p) timing_[p] = proc(p).timing;
   std::vector<std::string> who;
+  // Per communicator, how many members completed anything (so each rank's check is O(1)).
+  std::vector<size_t> completedSome(groups_.size(), 0);
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    for (const auto& o : groups_[gi].members) {
+      if (o.proc != kNone && commOf(o).lastCompletedSeq >= 0) ++completedSome[gi];
+    }
+  }
   for (size_t p = 0; p < job_.processes.size(); ++p) {
     if (timing_[p] == schema::TimingMode::HOST_ONLY) continue;
     const auto& d = proc(p);
@@ -311,9 +318,7 @@ void Analyzer::checkMeasured() {
       for (const auto& k : c.p2p) progressed = progressed || k.lastCompletedSeq >= 0 || k.lastStartedSeq >= 0;
       auto [gi, mi] = where_[p][ci];
       if (gi == kNone || c.lastEnqueuedSeq < 0) continue;
-      for (const auto& o : groups_[gi].members) {
-        if (o.proc != kNone && o.proc != p && commOf(o).lastCompletedSeq >= 0) peersDid = true;
-      }
+      if (completedSome[gi] > (c.lastCompletedSeq >= 0 ? 1u : 0u)) peersDid = true;
     }
     if (issued && !progressed && peersDid) {
       timing_[p] = schema::TimingMode::HOST_ONLY;

@@ -473,6 +473,7 @@ uint64_t writeRank(const Plan& plan, int32_t r, int64_t steps, const std::vector
 }  // namespace
 
 bool writeJob(const Options& opts, const std::string& dir, Result* result, std::string* error) {
+  *result = Result{};
   Plan plan;
   plan.o = opts;
   const Options& o = plan.o;

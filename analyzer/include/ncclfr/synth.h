@@ -51,8 +51,8 @@ struct Result {
   uint64_t entriesWritten = 0;
 };
 
-// Writes one dump per rank into `dir` (created if needed). False with *error on bad options or a
-// write failure.
+// Writes one dump per rank into `dir` (created if needed) and fills *result (replacing what it
+// held). False with *error on bad options or a write failure.
 bool writeJob(const Options& options, const std::string& dir, Result* result, std::string* error);
 
 }  // namespace ncclfr::synth
