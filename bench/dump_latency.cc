@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include <capnp/message.h>
+#include <capnp/serialize.h>
 
 #include <cstdio>
 #include <cstring>
@@ -60,11 +61,15 @@ void oneStep(int c) {
   ncclGroupEnd();
 }
 
-size_t countDumps(const std::string& dir) {
+// Dump files under `dir`, and the size of the last one seen.
+size_t countDumps(const std::string& dir, uintmax_t* bytes = nullptr) {
   size_t n = 0;
   std::error_code ec;
   for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->path().extension() == ".ncclfr") ++n;
+    if (it->path().extension() == ".ncclfr") {
+      ++n;
+      if (bytes != nullptr) *bytes = fs::file_size(it->path(), ec);
+    }
   }
   return n;
 }
@@ -89,6 +94,7 @@ std::string ringPath() {
 void BM_DumpOnSignal(benchmark::State& state) {
   const std::string dumps = gTmp + "/dumps";
   int step = 0;
+  uintmax_t bytes = 0;
   for (auto _ : state) {
     state.PauseTiming();
     // A call between dumps, so each dump is taken while the rank is making progress, as in a job.
@@ -97,14 +103,16 @@ void BM_DumpOnSignal(benchmark::State& state) {
     state.ResumeTiming();
     raise(kDumpSignal);
     state.PauseTiming();
-    if (countDumps(dumps) != 1) {
+    if (countDumps(dumps, &bytes) != 1) {
       state.SkipWithError("the dump signal wrote no dump (is libncclfr.so preloaded and NCCLFR_DUMP_DIR writable?)");
       state.ResumeTiming();
       break;
     }
     state.ResumeTiming();
   }
+  // Every benchmark sets the same counters: the CSV reporter insists.
   state.counters["entries"] = gEntries;
+  state.counters["bytes"] = static_cast<double>(bytes);
 }
 
 ncclfr::recorder::DumpRequest request() {
@@ -124,6 +132,7 @@ void BM_RingToDump(benchmark::State& state) {
   }
   ncclfr::recorder::DumpRequest q = request();
   uint64_t written = 0;
+  size_t words = 0;
   for (auto _ : state) {
     capnp::MallocMessageBuilder message;
     ncclfr::recorder::DumpStats stats;
@@ -132,10 +141,12 @@ void BM_RingToDump(benchmark::State& state) {
       break;
     }
     written = stats.writtenEntries;
-    benchmark::DoNotOptimize(message.getSegmentsForOutput().size());
+    words = capnp::computeSerializedSizeInWords(message);
+    benchmark::DoNotOptimize(words);
   }
   ncclfr::recorder::unmapRing(&ring);
   state.counters["entries"] = static_cast<double>(written);
+  state.counters["bytes"] = static_cast<double>(words * sizeof(capnp::word));
 }
 
 void BM_WriteDumpFile(benchmark::State& state) {
