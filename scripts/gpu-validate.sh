@@ -18,6 +18,7 @@
 #   scripts/gpu-validate.sh [--gpu | --sim] [--build DIR] [--out DIR] [--parts 1,2,3]
 #                           [--ranks "1 2 4"] [--faults host_stall,device_stall] [--cases 2:host_stall,...]
 #                           [--ddp-ranks 2] [--ddp-steps 60] [--rounds 3] [--timing-batches 400]
+#                           [--python PY] [--ddp-cpu]
 #   scripts/gpu-validate.sh --pack DIR [--build DIR]
 #
 # The build (--build, default build-gpu/) needs bin/{ncclfr,ncclfr-simrun,nccl_job,ncclfr_timing_bench}
@@ -26,13 +27,16 @@
 # `--pack DIR` copies those files, sim/lib and the shared libraries they need that a bare machine
 # lacks (libcapnp, libkj, libsqlite3) into DIR, and `--build DIR` there uses it.
 #
+# --ddp-cpu runs part 2's loop on CPU (gloo, ranks started by ncclfr-simrun) to check the script
+# itself where there is no GPU; gloo makes no NCCL call, so it measures nothing about the recorder.
+#
 # Exit codes: 0 every check passed (skipped parts say why); 1 a check failed; 2 bad usage, or
 # something needed is missing (GPU, build, libraries).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 mode="" build="" out="" parts="1,2,3" ranks_list="1 2 4" faults="host_stall,device_stall" cases=""
-ddp_ranks=2 ddp_steps=60 ddp_warmup=10 rounds=3 timing_batches=400 pack=""
+ddp_ranks=2 ddp_steps=60 ddp_warmup=10 rounds=3 timing_batches=400 pack="" py=python3 ddp_cpu=0
 while (($#)); do
   case "$1" in
     --gpu) mode=gpu ;;
@@ -48,7 +52,9 @@ while (($#)); do
     --rounds) rounds=$2; shift ;;
     --timing-batches) timing_batches=$2; shift ;;
     --pack) pack=$2; shift ;;
-    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    --python) py=$2; shift ;;
+    --ddp-cpu) ddp_cpu=1 ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     *) echo "gpu-validate: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -223,7 +229,10 @@ count_dumps() { (find "$1" -name '*.ncclfr' 2>/dev/null || true) | wc -l; }
 
 # ---------------------------------------------------------------------------------------------
 # Part 1: planted faults, recorded and analyzed.
-fault_timeout=3  # NCCLFR_TIMEOUT, seconds
+# NCCLFR_TIMEOUT, seconds. On a GPU, communicator setup over sockets can take seconds, and the
+# recorder reports an init that outlasts the timeout as a stall of its own.
+fault_timeout=3
+[ "$mode" = gpu ] && fault_timeout=10
 run_fault_case() {  # ranks fault
   local n=$1 fault=$2 name="p1-${1}r-$2" rank=$(($1 - 1))
   local dir="$work/$name" job="$name"
@@ -336,16 +345,27 @@ run_ddp() {  # config round
     envs=(env LD_PRELOAD="$preload" NCCLFR_DUMP_DIR="$dir/dumps" NCCLFR_SHM_DIR="$dir/shm" NCCLFR_DUMP_ON_EXIT=1 NCCLFR_JOB=ddp)
   fi
   envs+=(TORCH_NCCL_TRACE_BUFFER_SIZE=$fr TORCH_FR_BUFFER_SIZE=$fr PYTHONUNBUFFERED=1)
-  if ! "${envs[@]}" timeout 600 python3 -m torch.distributed.run --standalone --nproc_per_node "$ddp_ranks" \
-      "$root/examples/gpu/ddp_train.py" --steps "$ddp_steps" --warmup "$ddp_warmup" --out "$dir/summary.json" \
-      >"$dir/out.log" 2>&1; then
+  local run=(timeout 600 "$py" -m torch.distributed.run --standalone --nproc_per_node "$ddp_ranks")
+  local train=("$root/examples/gpu/ddp_train.py" --steps "$ddp_steps" --warmup "$ddp_warmup" --out "$dir/summary.json")
+  if [ "$ddp_cpu" = 1 ]; then
+    # ncclfr-simrun sets torchrun's variables; torchrun itself is broken in some distributions' torch.
+    run=("$build/bin/ncclfr-simrun" -q --no-sim -n "$ddp_ranks" --timeout 600 -- "$py")
+    train+=(--device cpu --hidden 64 --layers 2 --batch 8 --bucket-mb 0.001)
+  fi
+  if ! "${envs[@]}" "${run[@]}" "${train[@]}" >"$dir/out.log" 2>&1; then
     check "part2: ddp $cfg round $r" fail "the training job failed: $(tail -n 3 "$dir/out.log" | tr '\n' ' ')"
     return
   fi
   local med pre
-  read -r med pre < <(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["median_step_ms"], s["ncclfr_preloaded"])' "$dir/summary.json")
+  read -r med pre < <("$py" -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["median_step_ms"], s["ncclfr_preloaded"])' "$dir/summary.json")
+  med=$(printf '%.3f' "$med")
   echo "$med" >>"$work/p2/$cfg.medians"
-  if [[ "$cfg" == ncclfr* ]]; then
+  if [[ "$cfg" == ncclfr* ]] && [ "$ddp_cpu" = 1 ]; then
+    if [ "$pre" != True ]; then
+      check "part2: ddp $cfg round $r" fail "libncclfr.so is not mapped into the training process"
+      return
+    fi
+  elif [[ "$cfg" == ncclfr* ]]; then
     local got
     got=$(count_dumps "$dir/dumps")
     if [ "$pre" != True ] || [ "$got" -lt "$ddp_ranks" ]; then
@@ -373,15 +393,17 @@ median_of() { sort -g "$1" | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1; if (
 
 ddp_skip=""
 if want_part 2; then
-  if [ "$mode" != gpu ]; then
+  if [ "$ddp_cpu" = 1 ]; then
+    command -v "$py" >/dev/null && "$py" -c 'import torch.distributed' 2>/dev/null || ddp_skip="$py has no torch here"
+  elif [ "$mode" != gpu ]; then
     ddp_skip="no GPU (--sim mode): PyTorch DDP over NCCL needs a real GPU and torch"
-  elif ! command -v python3 >/dev/null || ! python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-    ddp_skip="python3 has no torch with CUDA here"
+  elif ! command -v "$py" >/dev/null || ! "$py" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+    ddp_skip="$py has no torch with CUDA here"
   fi
   if [ -n "$ddp_skip" ]; then
     check "part2: PyTorch DDP overhead" skip "$ddp_skip"
   else
-    echo "part 2: PyTorch DDP, $ddp_ranks ranks on $ngpus GPU(s), $ddp_steps timed steps, $rounds rounds"
+    echo "part 2: PyTorch DDP, $ddp_ranks ranks on $([ "$ddp_cpu" = 1 ] && echo "CPU (gloo: no NCCL, a check of the script)" || echo "$ngpus GPU(s)"), $ddp_steps timed steps, $rounds rounds"
     mkdir -p "$work/p2"
     configs=(base fr ncclfr ncclfr+fr)
     for ((r = 1; r <= rounds; r++)); do
@@ -392,7 +414,7 @@ if want_part 2; then
       if [ -s "$work/p2/$cfg.medians" ]; then ddp_median[$cfg]=$(median_of "$work/p2/$cfg.medians"); result "part2_${cfg}_median_step_ms" "${ddp_median[$cfg]}"; fi
     done
     result part2_calls_per_step "${ddp_calls:-unknown}"
-    result part2_torch "$(python3 -c 'import torch; print(torch.__version__)')"
+    result part2_torch "$("$py" -c 'import torch; print(torch.__version__)')"
   fi
 fi
 
@@ -440,7 +462,7 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print
       echo "PyTorch DDP: skipped ($ddp_skip)."
     else
       b=${ddp_median[base]:-}
-      echo "PyTorch DDP (examples/gpu/ddp_train.py), $ddp_ranks ranks on $ngpus GPU(s), median step over $ddp_steps steps, median of $rounds rounds;"
+      echo "PyTorch DDP (examples/gpu/ddp_train.py), $ddp_ranks ranks on $([ "$ddp_cpu" = 1 ] && echo "CPU with gloo (no NCCL: the recorder has nothing to record; a check of the script, not a figure)" || echo "$ngpus GPU(s)"), median step over $ddp_steps steps, median of $rounds rounds;"
       echo "about ${ddp_calls:-?} NCCL calls per rank and step. Target: <= 0.1% step time."
       echo
       echo "| libncclfr.so | PyTorch flight recorder | median step (ms) | vs. neither | vs. the same without libncclfr.so |"
