@@ -16,6 +16,11 @@ if [ -z "$py" ]; then
   echo "ddp_train_cpu_test: SKIP: no python3 with torch here (Debian: python3-torch)"
   exit 77
 fi
+# A sanitized libncclfr.so cannot be preloaded into an uninstrumented Python.
+if ldd "$build/recorder/libncclfr.so" 2>/dev/null | grep -qE 'lib(a|t|ub)san'; then
+  echo "ddp_train_cpu_test: SKIP: sanitized build (its libncclfr.so needs the sanitizer runtime first in the process)"
+  exit 77
+fi
 tmp=$(mktemp -d /tmp/ncclfr-ddp-test-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 LD_PRELOAD="$build/recorder/libncclfr.so" NCCLFR_SHM_DIR="$tmp/shm" NCCLFR_DUMP_DIR="$tmp/dumps" \
