@@ -339,25 +339,29 @@ run_ddp() {  # config round
   local cfg=$1 r=$2 dir="$work/p2/$1-$2"
   mkdir -p "$dir"
   local fr=0
-  [[ "$cfg" == *fr* ]] && fr=2000
+  [[ "$cfg" == fr || "$cfg" == *+fr ]] && fr=2000
   local envs=(env -u LD_PRELOAD)
   if [[ "$cfg" == ncclfr* ]]; then
     envs=(env LD_PRELOAD="$preload" NCCLFR_DUMP_DIR="$dir/dumps" NCCLFR_SHM_DIR="$dir/shm" NCCLFR_DUMP_ON_EXIT=1 NCCLFR_JOB=ddp)
   fi
   envs+=(TORCH_NCCL_TRACE_BUFFER_SIZE=$fr TORCH_FR_BUFFER_SIZE=$fr PYTHONUNBUFFERED=1)
-  local run=(timeout 600 "$py" -m torch.distributed.run --standalone --nproc_per_node "$ddp_ranks")
+  local run=(timeout 300 "$py" -m torch.distributed.run --standalone --nproc_per_node "$ddp_ranks")
   local train=("$root/examples/gpu/ddp_train.py" --steps "$ddp_steps" --warmup "$ddp_warmup" --out "$dir/summary.json")
   if [ "$ddp_cpu" = 1 ]; then
     # ncclfr-simrun sets torchrun's variables; torchrun itself is broken in some distributions' torch.
-    run=("$build/bin/ncclfr-simrun" -q --no-sim -n "$ddp_ranks" --timeout 600 -- "$py")
+    run=("$build/bin/ncclfr-simrun" -q --no-sim -n "$ddp_ranks" --timeout 300 -- "$py")
     train+=(--device cpu --hidden 64 --layers 2 --batch 8 --bucket-mb 0.001)
   fi
   if ! "${envs[@]}" "${run[@]}" "${train[@]}" >"$dir/out.log" 2>&1; then
     check "part2: ddp $cfg round $r" fail "the training job failed: $(tail -n 3 "$dir/out.log" | tr '\n' ' ')"
     return
   fi
-  local med pre
-  read -r med pre < <("$py" -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["median_step_ms"], s["ncclfr_preloaded"])' "$dir/summary.json")
+  local med pre trace
+  read -r med pre trace < <("$py" -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["median_step_ms"], s["ncclfr_preloaded"], s["trace_buffer_size"] or "unset")' "$dir/summary.json")
+  if [ "$trace" != "$fr" ]; then
+    check "part2: ddp $cfg round $r" fail "the training saw TORCH_NCCL_TRACE_BUFFER_SIZE=$trace, not $fr"
+    return
+  fi
   med=$(printf '%.3f' "$med")
   echo "$med" >>"$work/p2/$cfg.medians"
   if [[ "$cfg" == ncclfr* ]] && [ "$ddp_cpu" = 1 ]; then
