@@ -351,8 +351,22 @@ void Analyzer::inferProgress() {
         m.effCompleted = c.lastStartedSeq - 1;
         ++inferred;
       }
+      // The same from the entries themselves: a call seen starting (a send/recv too) proves the
+      // collectives issued before it finished.
+      if (startKnown(m.proc)) {
+        for (const auto& e : proc(m.proc).entries) {
+          if (e.comm != m.comm) continue;
+          if (e.state != schema::EntryState::STARTED && e.state != schema::EntryState::COMPLETED) continue;
+          int64_t before = e.isP2P() ? e.seq : e.seq - 1;
+          if (e.state == schema::EntryState::COMPLETED && !e.isP2P()) before = e.seq;
+          if (before > m.effCompleted && before <= c.lastEnqueuedSeq) {
+            m.effCompleted = before;
+            ++inferred;
+          }
+        }
+      }
       m.effStarted = startKnown(m.proc) ? std::max(c.lastStartedSeq, m.effCompleted) : m.effCompleted;
-      if (completionKnown(m.proc)) cmax = std::max(cmax, c.lastCompletedSeq);
+      if (completionKnown(m.proc)) cmax = std::max(cmax, m.effCompleted);
     }
     for (auto& m : g.members) {
       if (m.proc == kNone || !completionKnown(m.proc)) continue;
@@ -381,8 +395,8 @@ void Analyzer::inferProgress() {
   }
   if (inferred > 0) {
     v_.notes.push_back(std::to_string(inferred) +
-                       " rank(s) of some communicator had not seen calls finish that their peers had completed "
-                       "(recorders read GPU events late); those calls are counted as completed");
+                       " communicator view(s) trailed what the rank's own later calls or its peers prove ran "
+                       "(a recorder reads GPU events late); those calls are counted as completed");
   }
 }
 
