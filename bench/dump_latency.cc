@@ -230,6 +230,13 @@ int main(int argc, char** argv) {
   const char* child = getenv("NCCLFR_BENCH_CHILD");
   if (child == nullptr) reexecWithShim(argv, gEntries);
   gTmp = child;
+  // The private folder goes on every way out but a crash.
+  struct RemoveOnExit {
+    ~RemoveOnExit() {
+      std::error_code ec;
+      fs::remove_all(gTmp, ec);
+    }
+  } removeOnExit;
   if (dlsym(RTLD_DEFAULT, "ncclAllReduce") == dlsym(RTLD_DEFAULT, "pncclAllReduce")) {
     std::fprintf(stderr, "dump_latency: libncclfr.so is not in front of NCCL\n");
     return 1;
@@ -257,7 +264,5 @@ int main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   for (auto& c : gComms) ncclCommDestroy(c);
-  std::error_code ec;
-  fs::remove_all(child, ec);
   return 0;
 }
