@@ -165,13 +165,17 @@ void BM_WriteDumpFile(benchmark::State& state) {
     return;
   }
   const std::string path = gTmp + "/write-bench.ncclfr";
+  std::error_code ec;
   for (auto _ : state) {
+    // A live dump always makes a new file; replacing one would add freeing the old one's pages.
+    state.PauseTiming();
+    fs::remove(path, ec);
+    state.ResumeTiming();
     if (!ncclfr::writeDumpFile(path, message, &error)) {
       state.SkipWithError(error.c_str());
       break;
     }
   }
-  std::error_code ec;
   state.counters["bytes"] = static_cast<double>(fs::file_size(path, ec));
   state.counters["entries"] = static_cast<double>(stats.writtenEntries);
   fs::remove(path, ec);
