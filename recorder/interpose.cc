@@ -687,6 +687,8 @@ NCCLFR_EXPORT ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t* 
     ncclResult_t e = *asyncError;
     if (e == ncclSuccess) {
       if (ld(s.state) == static_cast<uint32_t>(shm::CommState::kInitializing)) r->commLive(slot, comm, monoNowNs(), false);
+      // A non-blocking finalize or split has finished too.
+      if (ld(s.busySinceMonoNs) != 0) st(s.busySinceMonoNs, int64_t{0});
       resolveDeferred(r, slot);
     } else if (e != ncclInProgress) {
       if (ld(s.state) == static_cast<uint32_t>(shm::CommState::kInitializing)) {

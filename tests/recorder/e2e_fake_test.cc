@@ -8,7 +8,6 @@
 #include <catch2/catch.hpp>
 
 #include <map>
-#include <regex>
 #include <set>
 
 #include "comm_hash.h"

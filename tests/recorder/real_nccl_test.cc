@@ -7,7 +7,7 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <regex>
+#include <sstream>
 
 #include "process_harness.h"
 
@@ -87,9 +87,20 @@ TEST_CASE("on a GPU: a real NCCL job is recorded with GPU times and NCCL's commH
              e.getStartMonoNs() >= e.getEnqueueMonoNs() - 1'000'000;
   }
   CHECK(timed == static_cast<int>(d.getEntries().size()));
-  // NCCL logs "commId 0x..." for the world communicator; ours must be the same number.
+  // NCCL logs "ncclCommInitRank comm 0x... rank 0 nranks 1 ... commId 0x... - Init COMPLETE" for the
+  // world communicator; ours must be the same number.
   std::string log = p.out() + p.err();
-  std::smatch m;
-  REQUIRE(std::regex_search(log, m, std::regex("ncclCommInitRank comm 0x[0-9a-f]+ rank 0 nranks 1 .*commId (0x[0-9a-f]+)")));
-  CHECK(std::stoull(m[1].str(), nullptr, 16) == d.getComms()[0].getId());
+  uint64_t ncclId = 0;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    auto at = line.find("commId 0x");
+    if (line.find("ncclCommInitRank comm") == std::string::npos || line.find("Init COMPLETE") == std::string::npos ||
+        at == std::string::npos) {
+      continue;
+    }
+    ncclId = std::stoull(line.substr(at + 7), nullptr, 16);
+    break;
+  }
+  REQUIRE(ncclId != 0);
+  CHECK(ncclId == d.getComms()[0].getId());
 }

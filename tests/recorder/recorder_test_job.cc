@@ -39,6 +39,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "../../examples/uid_exchange.h"
@@ -88,10 +89,33 @@ struct Buffers {
   void* send = nullptr;
   void* recv = nullptr;
   cudaStream_t stream = nullptr;
+  bool cuda = false;
+  Buffers() = default;
+  Buffers(const Buffers&) = delete;
+  Buffers& operator=(const Buffers&) = delete;
+  Buffers(Buffers&& o) noexcept { *this = std::move(o); }
+  Buffers& operator=(Buffers&& o) noexcept {
+    std::swap(send, o.send);
+    std::swap(recv, o.recv);
+    std::swap(stream, o.stream);
+    std::swap(cuda, o.cuda);
+    return *this;
+  }
+  ~Buffers() {
+    if (cuda) {
+      if (send) cudaFree(send);
+      if (recv) cudaFree(recv);
+      if (stream) cudaStreamDestroy(stream);
+    } else {
+      std::free(send);
+      std::free(recv);
+    }
+  }
 };
 
 Buffers makeBuffers(const Options& o, size_t bytes) {
   Buffers b;
+  b.cuda = o.cuda;
   if (o.cuda) {
     cudaSetDevice(gDevice);
     if (cudaMalloc(&b.send, bytes) != cudaSuccess || cudaMalloc(&b.recv, bytes) != cudaSuccess ||
@@ -229,6 +253,7 @@ int runFork(const Options& o) {
     return 1;
   }
   allReduces(o, world, b, o.calls);
+  check(ncclCommDestroy(world), "ncclCommDestroy");
   std::printf("parent calls %d\n", 2 * o.calls);
   return 0;
 }
@@ -296,6 +321,7 @@ int main(int argc, char** argv) {
     check(ncclCommShrink(all[0], exclude, 1, &shrunk, nullptr, NCCL_SHRINK_DEFAULT), "ncclCommShrink");
     Buffers buf = makeBuffers(o, 4096);
     for (ncclComm_t c : {all[0], all[1], a, b, shrunk}) allReduces(o, c, buf, 1);
+    for (ncclComm_t c : {shrunk, b, a, all[1], all[0]}) check(ncclCommDestroy(c), "ncclCommDestroy");
     std::printf("pid %d\n", static_cast<int>(getpid()));
     return 0;
   }
