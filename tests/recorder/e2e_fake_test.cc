@@ -290,6 +290,21 @@ TEST_CASE("ncclCommAbort dumps first, then forwards") {
   CHECK(d.getComms()[0].getState() == ncclfr::schema::CommState::LIVE);
 }
 
+TEST_CASE("ncclCommRevoke dumps first, then forwards") {
+  Workspace w;
+  Process p(jobArgs(w, "revoke", 3), jobEnv(w, "revoke"), w.path("out"), w.path("err"));
+  REQUIRE(p.wait());
+  INFO(p.err());
+  CHECK(p.exitedWith(0));
+  CHECK(p.outContains("revoked"));
+  auto dumps = dumpsIn(w.dumps());
+  REQUIRE(dumps.size() == 1);
+  auto d = dumps[0]->dump();
+  CHECK(d.getInfo().getReason() == DumpReason::ABORT);
+  CHECK(std::string(d.getInfo().getDetail().cStr()).find("ncclCommRevoke") != std::string::npos);
+  CHECK(d.getComms()[0].getState() == ncclfr::schema::CommState::LIVE);
+}
+
 TEST_CASE("SIGTERM: a full dump, then the handler installed before us runs") {
   Workspace w;
   Process p(jobArgs(w, "idle", 5, {"--term-handler", "--marker", w.path("marker")}), jobEnv(w, "term"), w.path("out"),

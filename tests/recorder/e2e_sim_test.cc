@@ -107,6 +107,44 @@ TEST_CASE("sim: every call of every rank, thread and communicator is recorded on
   }
 }
 
+TEST_CASE("sim: NCCLFR_TIMING=end and host record what they can measure") {
+  for (std::string timing : {"end", "host"}) {
+    Workspace w;
+    auto env = simEnv(w);
+    env["NCCLFR_DUMP_ON_EXIT"] = "1";
+    env["NCCLFR_TIMING"] = timing;
+    Process job(simrun(2, "timing-" + timing, {NCCLFR_TEST_JOB, "--scenario", "exact", "--cuda", "--calls", "4"}), env,
+                w.path("out"), w.path("err"));
+    REQUIRE(job.wait(std::chrono::seconds(120)));
+    INFO(timing + ": " + job.describe() + "\n" + job.err());
+    REQUIRE(job.exitedWith(0));
+    auto files = dumpsIn(w.dumps());
+    REQUIRE(files.size() == 2);
+    for (auto& f : files) {
+      auto d = f->dump();
+      auto c = d.getComms()[1];
+      CHECK(c.getLastStartedSeq() == -1);  // neither mode sees a start
+      for (auto e : d.getEntries()) CHECK(e.getStartMonoNs() == 0);
+      if (timing == "end") {
+        CHECK(d.getProcess().getTiming() == ncclfr::schema::TimingMode::END_ONLY);
+        CHECK(c.getLastCompletedSeq() == c.getLastEnqueuedSeq());
+        for (auto e : d.getEntries()) {
+          CHECK(e.getState() == EntryState::COMPLETED);
+          CHECK(e.getEndMonoNs() > 0);
+        }
+      } else {
+        CHECK(d.getProcess().getTiming() == ncclfr::schema::TimingMode::HOST_ONLY);
+        CHECK(c.getLastCompletedSeq() == -1);
+        for (auto e : d.getEntries()) {
+          CHECK(e.getState() == EntryState::SCHEDULED);
+          CHECK(e.getEndMonoNs() == 0);
+          CHECK(e.getCallDurationNs() > 0);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("sim: a host stall: the stalled rank's dump exists thanks to the peer trigger") {
   Workspace w;
   constexpr int kRanks = 4, kStalled = 2;

@@ -11,6 +11,7 @@
 //           "comm <index> coll <n> send <peer> <n> recv <peer> <n>" lines, then exits normally.
 //   idle    N all-reduces, then prints "ready" and waits (for a signal, a trigger, a kill).
 //   abort   N all-reduces, then ncclCommAbort, then exits normally.
+//   revoke  N all-reduces, then ncclCommRevoke and ncclCommDestroy, then exits normally.
 //   fork    N all-reduces; a forked child makes N calls of its own (and with --exec-child runs
 //           `exact` in a fresh process); then N more in the parent, then exits.
 //   crash   N all-reduces, then abort() (SIGABRT).
@@ -372,6 +373,12 @@ int main(int argc, char** argv) {
   if (o.scenario == "abort") {
     check(ncclCommAbort(world), "ncclCommAbort");
     std::printf("aborted\n");
+    return 0;
+  }
+  if (o.scenario == "revoke") {
+    check(ncclCommRevoke(world, NCCL_REVOKE_DEFAULT), "ncclCommRevoke");
+    check(ncclCommDestroy(world), "ncclCommDestroy");
+    std::printf("revoked\n");
     return 0;
   }
   if (o.scenario == "crash") abort();
