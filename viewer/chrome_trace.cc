@@ -14,6 +14,7 @@
 #include "ncclfr/analysis/render.h"
 #include "ncclfr/dump_file.h"
 #include "ncclfr/version.h"
+#include "ncclfr/viewer/clock.h"
 #include "ncclfr/viewer/dump_window.h"
 #include "ncclfr/viewer/json_text.h"
 
@@ -164,7 +165,7 @@ bool renderProcess(const ProcessDump& p, size_t index, int64_t pid, const JobInf
   // One thread per (communicator, stream): a stream runs its calls in order, so its calls follow
   // one another on the track. Calls still queued behind them at the dump (enqueued, never started)
   // get a second track, "queued", where they run from their enqueue to the dump.
-  const int64_t dumpWall = p.dumpMonoNs != 0 ? p.wallNs(p.dumpMonoNs) : p.dumpWallNs;
+  const int64_t dumpWall = p.dumpMonoNs != 0 ? wallOf(p, p.dumpMonoNs) : p.dumpWallNs;
   auto isQueued = [&](const FullEntry& e) {
     if (!p.completionKnown() || e.endMonoNs != 0 || e.startMonoNs != 0 || e.state != schema::EntryState::SCHEDULED) {
       return false;
@@ -206,8 +207,8 @@ bool renderProcess(const ProcessDump& p, size_t index, int64_t pid, const JobInf
     const auto& c = p.comms[e.comm];
     int64_t tid = tids[{e.comm, e.stream, isQueued(e)}];
     // A call's slice: on the GPU from start to end when measured; pending calls run to the dump.
-    int64_t enq = e.enqueueMonoNs != 0 ? p.wallNs(e.enqueueMonoNs) : 0;
-    int64_t start = e.startMonoNs != 0 ? p.wallNs(e.startMonoNs) : enq;
+    int64_t enq = e.enqueueMonoNs != 0 ? wallOf(p, e.enqueueMonoNs) : 0;
+    int64_t start = e.startMonoNs != 0 ? wallOf(p, e.startMonoNs) : enq;
     if (start == 0) continue;  // no time at all: nothing to place
     int64_t end = 0;
     const char* note = nullptr;
@@ -226,20 +227,20 @@ bool renderProcess(const ProcessDump& p, size_t index, int64_t pid, const JobInf
       }
     }
     if (e.endMonoNs != 0) {
-      end = p.wallNs(e.endMonoNs);
+      end = wallOf(p, e.endMonoNs);
     } else if (!p.completionKnown()) {
-      end = start + e.callDurationNs;
+      end = satAdd(start, e.callDurationNs);
       note = "hostOnly timing: the slice is the host call; GPU completion was not measured";
     } else if (state == schema::EntryState::COMPLETED || state == schema::EntryState::CAPTURED ||
                state == schema::EntryState::ERROR) {
-      end = start + e.callDurationNs;
+      end = satAdd(start, e.callDurationNs);
       if (byCounters) note = "completed by the communicator's counters; its GPU times were not recorded";
     } else {
       end = std::max(dumpWall, start);
       pending = true;
     }
-    int64_t ts = start - info.baseNs;
-    int64_t te = std::max(end, start) - info.baseNs;
+    int64_t ts = satSub(start, info.baseNs);
+    int64_t te = satSub(std::max(end, start), info.baseNs);
     // Viewers need the slices of one track in time order and properly nested (Perfetto drops a
     // slice that overlaps its parent's end). Real streams give that; damaged or odd clocks might
     // not, so a slice is moved to its predecessor's start or cut at its parent's end, and says so.
@@ -347,7 +348,7 @@ bool renderProcess(const ProcessDump& p, size_t index, int64_t pid, const JobInf
     appendInt(out, e.result);
     out->append(",");
     appendKey(out, "enqueue_us");
-    appendMicros(out, enq != 0 ? enq - info.baseNs : 0);
+    appendMicros(out, enq != 0 ? satSub(enq, info.baseNs) : 0);
     out->append(",");
     appendKey(out, "call_ns");
     appendInt(out, e.callDurationNs);
@@ -369,7 +370,7 @@ bool renderProcess(const ProcessDump& p, size_t index, int64_t pid, const JobInf
     out->append(",\"pid\":");
     appendInt(out, pid);
     out->append(",\"tid\":0,\"ts\":");
-    appendMicros(out, dumpWall - info.baseNs);
+    appendMicros(out, satSub(dumpWall, info.baseNs));
     out->append(",\"args\":{\"detail\":");
     appendJsonString(out, truncateUtf8(p.detail, 1024));
     out->append(",\"incident\":");
@@ -386,7 +387,7 @@ int64_t earliestWallNs(const ProcessDump& p, size_t last) {
   auto consider = [&](int64_t wall) {
     if (wall > 0 && (best == 0 || wall < best)) best = wall;
   };
-  if (p.dumpMonoNs != 0) consider(p.wallNs(p.dumpMonoNs));
+  if (p.dumpMonoNs != 0) consider(wallOf(p, p.dumpMonoNs));
   consider(p.dumpWallNs);
   std::string error;
   if (p.paths.empty()) return best;
@@ -400,7 +401,7 @@ int64_t earliestWallNs(const ProcessDump& p, size_t last) {
     for (uint32_t k = begin; k < n && k < begin + 256; ++k) {
       auto e = entries[k];
       for (int64_t mono : {e.getEnqueueMonoNs(), e.getStartMonoNs()}) {
-        if (mono != 0) consider(p.wallNs(mono));
+        if (mono != 0) consider(wallOf(p, mono));
       }
     }
   } catch (...) {

@@ -19,6 +19,7 @@
 #include "ncclfr/analysis/render.h"
 #include "ncclfr/dump_file.h"
 #include "ncclfr/version.h"
+#include "ncclfr/viewer/clock.h"
 #include "ncclfr/viewer/dump_window.h"
 #include "ncclfr/viewer/json_text.h"
 #include "viewer_assets.h"
@@ -99,9 +100,17 @@ class StringTable {
 // The instant every time in the report is relative to: when the incident was first detected.
 // Dumps without an incident time (a person's trigger, an old salvage) fall back to the latest dump.
 int64_t chooseT0(const Job& job, std::string* source) {
+  // An incident is detected shortly before the dumps it causes; a time a week away from its own
+  // dump is a broken clock or a damaged file, and would put every other time off the page.
+  constexpr int64_t kPlausibleNs = 7LL * 24 * 3600 * 1'000'000'000;
   int64_t t0 = 0;
   for (const auto& p : job.processes) {
-    if (p.incidentWallNs > 0 && (t0 == 0 || p.incidentWallNs < t0)) t0 = p.incidentWallNs;
+    if (p.incidentWallNs <= 0) continue;
+    if (p.dumpWallNs > 0) {
+      int64_t d = satSub(p.dumpWallNs, p.incidentWallNs);
+      if (d > kPlausibleNs || d < -kPlausibleNs) continue;
+    }
+    if (t0 == 0 || p.incidentWallNs < t0) t0 = p.incidentWallNs;
   }
   if (t0 > 0) {
     *source = "incident";
@@ -114,15 +123,15 @@ int64_t chooseT0(const Job& job, std::string* source) {
 
 // Microseconds relative to t0 (floor), for a monotonic time of process p; 0 in = unknown.
 int64_t relUs(const ProcessDump& p, int64_t monoNs, int64_t t0) {
-  int64_t wall = p.wallNs(monoNs);
-  int64_t d = wall - t0;
+  int64_t wall = wallOf(p, monoNs);
+  int64_t d = satSub(wall, t0);
   return d >= 0 ? d / 1000 : -((-d + 999) / 1000);
 }
 
 int64_t dumpRelUs(const ProcessDump& p, int64_t t0) {
   if (p.dumpMonoNs != 0 && (p.clockWallNs != 0 || p.clockMonoNs != 0)) return relUs(p, p.dumpMonoNs, t0);
   if (p.dumpWallNs > 0) {
-    int64_t d = p.dumpWallNs - t0;
+    int64_t d = satSub(p.dumpWallNs, t0);
     return d >= 0 ? d / 1000 : -((-d + 999) / 1000);
   }
   return 0;
@@ -259,7 +268,7 @@ json buildReportData(const Job& job, const Verdict& verdict, const ReportOptions
     const CommReport& c = verdict.comms[ri];
     int64_t f = frontierOf(c);
     plan.lo[ri] = f >= 0 ? std::max<int64_t>(0, f - before) : 0;
-    plan.hi[ri] = f >= 0 ? f + after : -1;
+    plan.hi[ri] = f >= 0 ? satAdd(f, after) : -1;
     for (size_t mi = 0; mi < c.ranks.size(); ++mi) {
       size_t pi = plan.memberProc[ri][mi];
       if (pi == SIZE_MAX) continue;
@@ -362,16 +371,16 @@ json buildReportData(const Job& job, const Verdict& verdict, const ReportOptions
         int64_t enqMono = v.enqueueMonoNs;
         if (enqMono == 0) enqMono = v.startMonoNs != 0 ? v.startMonoNs : v.endMonoNs;
         int64_t enqUs = enqMono != 0 ? relUs(p, enqMono, t0) : prevEnq;
-        int64_t enqNs = enqMono != 0 ? p.wallNs(enqMono) : 0;
+        int64_t enqNs = enqMono != 0 ? wallOf(p, enqMono) : 0;
         auto offset = [&](int64_t mono) -> int64_t {
           if (mono == 0 || enqMono == 0) return -1;
-          return std::max<int64_t>(0, p.wallNs(mono) - enqNs);
+          return std::max<int64_t>(0, satSub(wallOf(p, mono), enqNs));
         };
         e.push_back(v.seq - plan.lo[ri]);
         e.push_back(it->second);
         e.push_back(static_cast<int>(v.state));
         e.push_back(v.p2pSeq);
-        e.push_back(enqUs - prevEnq);
+        e.push_back(satSub(enqUs, prevEnq));
         e.push_back(offset(v.startMonoNs));
         e.push_back(offset(v.endMonoNs));
         prevEnq = enqUs;

@@ -15,7 +15,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <map>
-#include <regex>
 #include <set>
 #include <string>
 #include <utility>
@@ -130,16 +129,30 @@ inline bool validateChromeTrace(const std::string& text, TraceSummary* summary, 
       return false;
     }
   }
-  static const std::regex kProcessName(R"(rank (-?\d+|\?) \(.*:\d+\))");
+  // "rank R (host:pid)", R a number or "?"; returns R as text, or "" when the name is not one.
+  auto rankOfName = [](const std::string& name) -> std::string {
+    const std::string prefix = "rank ";
+    if (name.compare(0, prefix.size(), prefix) != 0 || name.size() < prefix.size() + 5 || name.back() != ')') return "";
+    size_t sp = name.find(" (", prefix.size());
+    if (sp == std::string::npos) return "";
+    std::string r = name.substr(prefix.size(), sp - prefix.size());
+    bool number = !r.empty() && r.find_first_not_of("0123456789", r[0] == '-' ? 1 : 0) == std::string::npos;
+    if (r != "?" && !number) return "";
+    size_t colon = name.rfind(':');
+    if (colon == std::string::npos || colon < sp || colon + 2 > name.size() - 1) return "";
+    std::string pid = name.substr(colon + 1, name.size() - 2 - colon);
+    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) return "";
+    return r;
+  };
   for (int64_t pid : pidsWithEvents) {
     auto n = processNames.find(pid);
-    std::smatch m;
-    if (n == processNames.end() || !std::regex_match(n->second, m, kProcessName)) {
+    std::string r = n == processNames.end() ? "" : rankOfName(n->second);
+    if (r.empty()) {
       *error = "pid " + std::to_string(pid) + " has no process_name \"rank R (host:pid)\"";
       return false;
     }
     auto s = sortIndex.find(pid);
-    if (s == sortIndex.end() || (m[1] != "?" && std::to_string(s->second) != m[1].str())) {
+    if (s == sortIndex.end() || (r != "?" && std::to_string(s->second) != r)) {
       *error = "pid " + std::to_string(pid) + " has no process_sort_index equal to its rank";
       return false;
     }

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -386,7 +387,8 @@ TEST_CASE("hosts whose clocks started at different times line up on one axis") {
     std::string error;
     REQUIRE(writeChromeTrace(l.job, &l.verdict, {}, out, nullptr, nullptr, &error));
     std::vector<std::tuple<int64_t, std::string, double, double>> xs;
-    for (const auto& e : json::parse(out.str())["traceEvents"]) {
+    json doc = json::parse(out.str());
+    for (const auto& e : doc["traceEvents"]) {
       if (e["ph"] == "X") xs.emplace_back(e["pid"], e["name"], e["ts"], e["dur"]);
     }
     return xs;
@@ -435,4 +437,28 @@ TEST_CASE("per-rank trace files, as HTA reads them") {
     CHECK(doc["distributedInfo"]["pg_count"].get<int>() >= 2);
     CHECK(doc["distributedInfo"]["pg_config"][0].contains("ranks"));
   }
+}
+
+TEST_CASE("absurd times in a damaged dump neither overflow nor move the others") {
+  TempDir dir;
+  auto made = makeJob(dir.path, "host_stall", 8);
+  auto honest = load(dir.path);
+  json before = buildReportData(honest.job, honest.verdict, {}, nullptr);
+  std::string error;
+  for (const auto& f : made.files) {
+    REQUIRE(testing::rewriteDump(f, [](schema::Dump::Builder d) {
+      int32_t r = d.getProcess().getGlobalRank();
+      if (r == 1) d.getInfo().setIncidentWallNs(std::numeric_limits<int64_t>::min() + 1);
+      if (r == 2) d.getInfo().setIncidentWallNs(std::numeric_limits<int64_t>::max());
+      if (r == 3) d.getInfo().setWallNs(std::numeric_limits<int64_t>::max());
+    }, &error));
+  }
+  auto l = load(dir.path);
+  json after = buildReportData(l.job, l.verdict, {}, nullptr);
+  CHECK(after["t0"] == before["t0"]);
+  std::ostringstream out;
+  REQUIRE(writeChromeTrace(l.job, &l.verdict, {}, out, nullptr, nullptr, &error));
+  TraceSummary sum;
+  INFO(error);
+  CHECK(validateChromeTrace(out.str(), &sum, &error));
 }

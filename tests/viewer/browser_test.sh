@@ -5,6 +5,7 @@
 #   browser_test.sh synth  --ncclfr BIN --fixture BIN --trace-check BIN --out DIR
 #       a synthetic job with a planted host stall, and a hostile one (HTML in host names)
 #   browser_test.sh sim    --ncclfr BIN --trace-check BIN --out DIR --simrun BIN --job BIN --recorder LIB
+#                          [--preload-first LIB]   (a sanitizer runtime, for a sanitized recorder)
 #       a real job on sim/, recorded by libncclfr.so, with a planted host stall
 #
 # Exit 0 passed, 1 failed, 77 skipped (no node, no playwright-core, no chromium: said loudly).
@@ -13,7 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 mode=${1:-}
 shift || true
-ncclfr="" fixture="" tracecheck="" out="" simrun="" job="" recorder=""
+ncclfr="" fixture="" tracecheck="" out="" simrun="" job="" recorder="" preload_first=""
 while (($#)); do
   case "$1" in
     --ncclfr) ncclfr=$2 ;;
@@ -23,6 +24,7 @@ while (($#)); do
     --simrun) simrun=$2 ;;
     --job) job=$2 ;;
     --recorder) recorder=$2 ;;
+    --preload-first) preload_first=$2 ;;
     *) echo "browser_test.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift 2
@@ -63,7 +65,7 @@ case "$mode" in
     # of step 3. Each rank's watchdog dumps after NCCLFR_TIMEOUT; the job's own watchdog ends it.
     export NCCLFR_DUMP_DIR="$out/dumps" NCCLFR_TIMEOUT=2
     jobid="viewer-browser-$$"
-    LD_PRELOAD="$recorder" "$simrun" -n 4 --timeout 90 --grace 5 --job-id "$jobid" --log-dir "$out/logs" -q -- \
+    LD_PRELOAD="${preload_first:+$preload_first }$recorder" "$simrun" -n 4 --timeout 90 --grace 5 --job-id "$jobid" --log-dir "$out/logs" -q -- \
       "$job" --steps 12 --layout tp-dp --fault host_stall --fault-rank 2 --fault-step 3 --quiet \
       --watchdog-timeout 8
     rc=$?

@@ -37,7 +37,15 @@
   }
   function s(tag, attrs, text) {
     var el = document.createElementNS(SVGNS, tag);
-    if (attrs) for (var k in attrs) if (attrs[k] !== undefined && attrs[k] !== null) el.setAttribute(k, String(attrs[k]));
+    if (attrs) {
+      for (var k in attrs) {
+        var v = attrs[k];
+        if (v === undefined || v === null) continue;
+        // Damaged dumps can carry absurd times; never hand SVG a NaN (it logs an error).
+        if (typeof v === 'number' && !isFinite(v)) v = 0;
+        el.setAttribute(k, String(v));
+      }
+    }
     if (text !== undefined) el.textContent = String(text);
     return el;
   }

@@ -101,6 +101,7 @@ async function checkReport(context) {
   const tip = await page.locator('#tooltip').textContent();
   check(await page.locator('#tooltip').isVisible() && /call: .*#/.test(tip || ''), 'hovering a bar shows a tooltip');
   await bar.click({ force: true });
+  await settle(page);
   const details = card.locator('.details[data-kind="entry"]');
   check(await details.isVisible(), 'clicking a bar shows its details');
   const text = (await details.textContent()) || '';
@@ -175,6 +176,10 @@ async function checkHostile(context) {
   await page.close();
 }
 
+// Clicks redraw a timeline on the next animation frame, replacing its elements: wait for that
+// before looking for the next thing to click.
+const settle = (page) => page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+
 // Every page opens cleanly and every timeline it draws answers a click on a bar and on a lane.
 async function smoke(context) {
   for (const file of args.smoke.split(',').filter(Boolean)) {
@@ -184,17 +189,17 @@ async function smoke(context) {
     for (let i = 0; i < cards; i++) {
       const body = page.locator('.comm-body:not([hidden])').nth(i);
       const bar = body.locator('.bar').first();
-      if (await bar.count()) { await bar.click({ force: true }); clicked++; }
+      if (await bar.count()) { await bar.click({ force: true }); clicked++; await settle(page); }
       const label = body.locator('.lane-label').first();
-      if (await label.count()) await label.click({ force: true });
+      if (await label.count()) { await label.click({ force: true }); await settle(page); }
     }
     // The sequence axis and a group's expansion on the first open timeline.
     if (cards) {
       const body = page.locator('.comm-body:not([hidden])').first();
       await body.locator('select').selectOption('seq');
-      await page.waitForTimeout(50);
+      await settle(page);
       const group = body.locator('.lane.group .lane-label').first();
-      if (await group.count()) await group.click({ force: true });
+      if (await group.count()) { await group.click({ force: true }); await settle(page); }
     }
     await page.waitForTimeout(100);
     const status = await page.textContent('#status');
