@@ -22,8 +22,9 @@ measure() {
   "$ncclfr" "$@" >/dev/null 2>&1 || true  # warm-up: pages into the cache
   local times=() rss=()
   for ((i = 0; i < runs; i++)); do
+    /usr/bin/time -f '%e %M' -o "$scratch/time.txt" "$ncclfr" "$@" >/dev/null 2>&1 || true
     local out
-    out=$( { /usr/bin/time -f '%e %M' "$ncclfr" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1) || true
+    out=$(tail -1 "$scratch/time.txt")
     times+=("${out% *}")
     rss+=("$(( ${out#* } / 1024 ))")
   done
