@@ -137,13 +137,6 @@ int64_t dumpRelUs(const ProcessDump& p, int64_t t0) {
   return 0;
 }
 
-struct Member {
-  size_t report = 0;   // index into verdict.comms
-  size_t member = 0;   // index into its ranks
-  size_t proc = SIZE_MAX;
-  uint32_t comm = 0;   // index into the process's comms
-};
-
 struct Plan {
   std::vector<int64_t> lo, hi;       // per comm report
   std::vector<std::vector<size_t>> memberProc;  // per report, per member: process index or SIZE_MAX

@@ -145,7 +145,7 @@
   function model(ci) {
     if (models[ci]) return models[ci];
     var c = D.comms[ci], m = c.m, e = c.e, members = [], off = 0;
-    var tMin = Infinity, tMax = -Infinity, seqMin = Infinity, seqMax = -Infinity, hasP2P = false;
+    var tMin = Infinity, tMax = -Infinity, seqMin = Infinity, seqMax = -Infinity;
     for (var i = 0; i + 8 < m.length; i += 9) {
       var mem = { cr: m[i], pi: m[i + 1], st: m[i + 2], le: m[i + 3], ls: m[i + 4], lc: m[i + 5], ae: m[i + 6],
         cs: m[i + 7], entries: [] };
@@ -158,7 +158,6 @@
         var sig = c.sigs[ent.sig] || [0, 0, 0, -1, 0];
         ent.op = enumName(EN.op, sig[0]);
         ent.isP2P = ent.op === 'send' || ent.op === 'recv';
-        if (ent.isP2P) hasP2P = true;
         mem.entries.push(ent);
         tMin = Math.min(tMin, enq);
         if (ent.end !== null) tMax = Math.max(tMax, ent.end);
@@ -190,7 +189,7 @@
     if (c.hi >= 0) { seqMin = Math.min(seqMin, c.lo); seqMax = Math.max(seqMax, F >= 0 ? F : c.hi); }
     if (!isFinite(seqMin)) { seqMin = 0; seqMax = 0; }
     var md = { c: c, ci: ci, members: members, tMin: tMin, tMax: tMax, seqMin: seqMin, seqMax: seqMax,
-      hasP2P: hasP2P, F: F, majoritySig: majoritySig };
+      F: F, majoritySig: majoritySig };
     models[ci] = md;
     return md;
   }
