@@ -203,8 +203,9 @@
       if (ent.seq <= mem.lc) return 'completed';
       if (n === 'scheduled' && ent.seq <= mem.ls) return 'started';
     }
-    // Without GPU completion events a call stays "scheduled" forever: say "unknown" instead.
-    if (n === 'scheduled' && mem.pi >= 0 && timingName(mem.pi) === 'hostOnly') return 'unknown';
+    // Without GPU completion events a call stays "scheduled" forever: say "unknown" instead (the
+    // analyzer may also find a rank's recorder measured nothing, whatever its timing mode says).
+    if (n === 'scheduled' && mem.pi >= 0 && (timingName(mem.pi) === 'hostOnly' || RS[mem.st] === 'unknown')) return 'unknown';
     return n;
   }
 
