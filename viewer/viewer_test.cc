@@ -256,6 +256,13 @@ TEST_CASE("report data: verdict, frontier windows, suspect lanes") {
     CHECK(small["window"]["before"].get<int>() < 5);
     CHECK(small["window"]["before"].get<int>() >= 1);
   }
+  SECTION("so does a small page size to aim for") {
+    ReportOptions o;
+    o.targetBytes = 20'000;
+    json small = buildReportData(l.job, l.verdict, o, &problems, &stats);
+    CHECK(small["window"]["shrunk"] == true);
+    CHECK(small["window"]["before"].get<int>() < 5);
+  }
 }
 
 TEST_CASE("the page escapes everything a hostile dump holds") {

@@ -29,6 +29,10 @@ struct ReportOptions {
   // collective on each side of the frontier) and the page says so. The default keeps a
   // 24,576-rank report well under 50 MB.
   size_t entryBudget = 1'500'000;
+  // The page's size the windows aim to stay under, estimated from what each rank, communicator
+  // membership and call costs in the page (0 = no aim). Jobs with many communicators per rank
+  // narrow their windows to keep under it.
+  size_t targetBytes = 45'000'000;
   unsigned threads = 2;  // dump readers
   std::string title;     // default: "ncclfr report: <job>"
 };
