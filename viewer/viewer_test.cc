@@ -258,7 +258,7 @@ TEST_CASE("report data: verdict, frontier windows, suspect lanes") {
   }
   SECTION("so does a small page size to aim for") {
     ReportOptions o;
-    o.targetBytes = 20'000;
+    o.targetBytes = 6'000;
     json small = buildReportData(l.job, l.verdict, o, &problems, &stats);
     CHECK(small["window"]["shrunk"] == true);
     CHECK(small["window"]["before"].get<int>() < 5);
