@@ -45,12 +45,12 @@ void HostClock::sample(uint64_t* ticks, int64_t* monoNs) const {
 }
 
 void HostClock::store(const Params& p) {
-  uint64_t v = version_.load(std::memory_order_relaxed);
-  version_.store(v + 1, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
-  baseMonoNs_.store(p.baseMonoNs, std::memory_order_relaxed);
-  baseTicks_.store(p.baseTicks, std::memory_order_relaxed);
-  nsPerTickQ32_.store(p.nsPerTickQ32, std::memory_order_relaxed);
+  // Release stores of the fields: a reader that sees a new field value also sees the odd version
+  // written before it, and retries.
+  uint64_t v = version_.fetch_add(1, std::memory_order_relaxed);
+  baseMonoNs_.store(p.baseMonoNs, std::memory_order_release);
+  baseTicks_.store(p.baseTicks, std::memory_order_release);
+  nsPerTickQ32_.store(p.nsPerTickQ32, std::memory_order_release);
   version_.store(v + 2, std::memory_order_release);
 }
 

@@ -49,13 +49,13 @@ class HostClock {
     uint64_t baseTicks;
     uint64_t nsPerTickQ32;  // ns per tick, 32.32 fixed point
   };
-  // A seqlock: the writer (the watchdog) makes the version odd while it writes.
+  // A seqlock: the writer (the watchdog) makes the version odd while it writes. Acquire loads of the
+  // fields keep the second version load after them (plain loads on x86; no fence, which TSan lacks).
   Params load() const {
     for (;;) {
       uint64_t v1 = version_.load(std::memory_order_acquire);
-      Params p{baseMonoNs_.load(std::memory_order_relaxed), baseTicks_.load(std::memory_order_relaxed),
-               nsPerTickQ32_.load(std::memory_order_relaxed)};
-      std::atomic_thread_fence(std::memory_order_acquire);
+      Params p{baseMonoNs_.load(std::memory_order_acquire), baseTicks_.load(std::memory_order_acquire),
+               nsPerTickQ32_.load(std::memory_order_acquire)};
       if ((v1 & 1) == 0 && version_.load(std::memory_order_relaxed) == v1) return p;
     }
   }

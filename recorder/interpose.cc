@@ -47,7 +47,8 @@ void readConfig(const ncclConfig_t* config, CommCreate* c) {
   if (config == nullptr) return;
   size_t size = 0;
   std::memcpy(&size, config, sizeof size);
-  if (config->magic != 0xcafebeef) return;
+  // size, magic and version lead every layout; a shorter struct is not a config at all.
+  if (size < offsetof(ncclConfig_t, version) + sizeof(unsigned) || config->magic != 0xcafebeef) return;
   if (size >= offsetof(ncclConfig_t, blocking) + sizeof(int) && config->version >= NCCL_VERSION(2, 14, 0)) {
     int b = config->blocking;
     if (b == 0 || b == 1) c->blocking = b;

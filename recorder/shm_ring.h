@@ -97,17 +97,21 @@ inline constexpr int kWordOpState = offsetof(shm::RingEntry, op) / 8;
 static_assert(offsetof(shm::RingEntry, state) == kWordOpState * 8 + 3);
 static_assert(offsetof(shm::RingEntry, flags) == kWordOpState * 8 + 4);
 
-// Copies the fields (not the commit word) of a slot with atomic loads.
+// Copies the fields (not the commit word) of a slot with atomic loads. Acquire loads, so that the
+// commit word read after them (readSlot) is not read earlier: the seqlock check without a fence
+// (plain loads on x86).
 inline void loadEntry(const shm::RingEntry* slot, shm::RingEntry* out) {
   uint64_t* dst = entryWords(out);
   const uint64_t* src = entryWords(slot);
   dst[0] = 0;
-  for (int i = 1; i < kEntryWords; ++i) dst[i] = ld(src[i]);
+  for (int i = 1; i < kEntryWords; ++i) dst[i] = ld(src[i], std::memory_order_acquire);
 }
+// Release stores (plain stores on x86): a reader that sees one of them sees the Writing claim made
+// before it, so it cannot take a half-rewritten slot for the entry it held before.
 inline void storeEntry(shm::RingEntry* slot, const shm::RingEntry& in) {
   uint64_t* dst = entryWords(slot);
   const uint64_t* src = entryWords(&in);
-  for (int i = 1; i < kEntryWords; ++i) st(dst[i], src[i]);
+  for (int i = 1; i < kEntryWords; ++i) st(dst[i], src[i], std::memory_order_release);
 }
 
 // The spin in these is bounded by another thread's handful of stores; it only happens when the ring
@@ -202,7 +206,6 @@ inline SlotRead readSlot(const RingRegion& r, uint64_t index, shm::RingEntry* ou
   if (named > index) return SlotRead::kOverwritten;
   if (before & shm::kCommitWriting) return SlotRead::kWriting;
   loadEntry(e, out);
-  std::atomic_thread_fence(std::memory_order_acquire);
   uint64_t after = ld(e->commit, std::memory_order_relaxed);
   if (shm::commitIndex(after) != index) return SlotRead::kOverwritten;
   out->commit = shm::commitWord(index, 0);

@@ -853,7 +853,7 @@ bool WatchdogLoop::anyPending() const {
 }
 
 std::string WatchdogLoop::describeComm(uint32_t slot) const {
-  if (slot >= ld(ring_.header->commCount)) return "an unknown communicator";
+  if (slot >= ld(ring_.header->commCount, std::memory_order_acquire)) return "an unknown communicator";
   const shm::CommSlot& c = ring_.comms[slot];
   return "comm " + hex(c.id) + " (rank " + std::to_string(ld(c.rank)) + " of " + std::to_string(ld(c.size)) + ")";
 }
@@ -901,7 +901,7 @@ bool WatchdogLoop::findOldestPending(int64_t now, Pending* out) const {
              " has not returned";
     });
   }
-  uint32_t comms = ld(ring_.header->commCount);
+  uint32_t comms = ld(ring_.header->commCount, std::memory_order_acquire);
   for (uint32_t i = 0; i < comms; ++i) {
     int64_t since = ld(ring_.comms[i].busySinceMonoNs);
     if (since == 0) continue;
@@ -983,7 +983,7 @@ void WatchdogLoop::snapshotPending() {
     if (l.phase != Phase::kDone && !l.pairless) incident_.pendingLaunches.push_back(leader);
   }
   for (const auto& [index, since] : inCall_) incident_.pendingCalls.push_back(index);
-  uint32_t comms = ld(ring_.header->commCount);
+  uint32_t comms = ld(ring_.header->commCount, std::memory_order_acquire);
   for (uint32_t i = 0; i < comms; ++i) {
     if (ld(ring_.comms[i].busySinceMonoNs) != 0) incident_.busyComms.push_back(i);
   }

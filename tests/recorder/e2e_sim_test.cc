@@ -158,19 +158,25 @@ TEST_CASE("sim: a host stall: the stalled rank's dump exists thanks to the peer 
   auto ranks = byRank(files, incident);
   INFO(job.err());
   REQUIRE(ranks.size() == kRanks);
+  int stalls = 0;
   for (auto& [rank, d] : ranks) {
     if (rank == kStalled) {
       // Nothing pending at all: it dumped because a peer asked.
       CHECK(d.getInfo().getReason() == DumpReason::PEER_REQUEST);
       for (auto e : d.getEntries()) CHECK(e.getState() == EntryState::COMPLETED);
     } else {
-      CHECK(d.getInfo().getReason() == DumpReason::STALL);
+      // The waiting ranks see the stall themselves, unless a quicker peer's trigger reached them
+      // before their own NCCLFR_TIMEOUT ran out (a slow machine, a sanitizer).
+      auto reason = d.getInfo().getReason();
+      CHECK((reason == DumpReason::STALL || reason == DumpReason::PEER_REQUEST));
+      stalls += reason == DumpReason::STALL;
       bool pending = false;
       for (auto e : d.getEntries()) pending |= e.getState() != EntryState::COMPLETED;
       CHECK(pending);
     }
     CHECK(d.getInfo().getTriggerRank() != kStalled);
   }
+  CHECK(stalls >= 1);
   job.signal(SIGTERM);
   CHECK(job.wait());
 }
@@ -188,7 +194,8 @@ TEST_CASE("sim: a device stall: the rank whose stream is blocked shows its call 
   INFO(job.err());
   REQUIRE(ranks.size() == kRanks);
   auto stalled = ranks.at(kStalled);
-  CHECK(stalled.getInfo().getReason() == DumpReason::STALL);
+  auto reason = stalled.getInfo().getReason();
+  CHECK((reason == DumpReason::STALL || reason == DumpReason::PEER_REQUEST));
   // Its all-reduce of the faulty step was issued on the host but never started on its GPU, while a
   // peer's started (and waits for it).
   auto comm = stalled.getComms()[0];
