@@ -216,7 +216,7 @@ TEST_CASE("evicted frontier entries do not change the verdict: counters are exac
   }
 }
 
-TEST_CASE("a mismatch deep in the past is found at every aligned seq, minority blamed") {
+TEST_CASE("a mismatch deep in the past is found at every aligned seq - minority blamed") {
   auto o = opts("mismatch", 16);
   o.faultRank = 3;
   auto out = run(o);
@@ -231,7 +231,7 @@ TEST_CASE("a mismatch deep in the past is found at every aligned seq, minority b
   CHECK(found);
 }
 
-TEST_CASE("missing ranks: a healthy job with a lost dump is incomplete, a hang names the missing rank") {
+TEST_CASE("missing ranks: a healthy job with a lost dump is incomplete - a hang names the missing rank") {
   TempDir tmp;
   synth::Result made;
   std::string error;
@@ -249,7 +249,7 @@ TEST_CASE("missing ranks: a healthy job with a lost dump is incomplete, a hang n
   CHECK(hang.v.suspects[0].evidence.find("left no dump") != std::string::npos);
 }
 
-TEST_CASE("the same process seen twice is merged, keeping the most complete dump") {
+TEST_CASE("the same process seen twice is merged - keeping the most complete dump") {
   auto o = opts("device_stall");
   o.faultRank = 3;
   o.staleCopyOfRank = 6;  // an older, salvaged copy of rank 6's ring
@@ -288,7 +288,7 @@ TEST_CASE("several jobs are refused with their list unless one is picked") {
   CHECK(error.find("job-a") != std::string::npos);
 }
 
-TEST_CASE("several incidents: the latest by default, one picked on request, never mixed") {
+TEST_CASE("several incidents: the latest by default - one picked on request - never mixed") {
   TempDir tmp;
   synth::Result made;
   std::string error;
@@ -317,7 +317,7 @@ TEST_CASE("several incidents: the latest by default, one picked on request, neve
   CHECK(error.find("20261121T100000.000Z-r1") != std::string::npos);
 }
 
-TEST_CASE("timing modes: what cannot be measured is said, not guessed") {
+TEST_CASE("timing modes: what cannot be measured is said - not guessed") {
   SECTION("endOnly cannot tell a device stall from the transport") {
     auto o = opts("device_stall");
     o.timing = schema::TimingMode::END_ONLY;
@@ -349,7 +349,7 @@ TEST_CASE("timing modes: what cannot be measured is said, not guessed") {
   }
 }
 
-TEST_CASE("all launched and nothing completes is a hang, not healthy") {
+TEST_CASE("all launched and nothing completes is a hang - not healthy") {
   auto out = run(opts("transport"));
   INFO(renderText(out.v, true));
   CHECK(out.v.status == Status::kHang);
@@ -370,7 +370,7 @@ TEST_CASE("processes without a global rank are known by host and pid") {
   CHECK(out.job.processes.size() == 16);
 }
 
-TEST_CASE("an unreadable dump is one problem; the rest is analyzed and the verdict is incomplete") {
+TEST_CASE("an unreadable dump is one problem - the rest is analyzed and the verdict is incomplete") {
   TempDir tmp;
   synth::Result made;
   std::string error;
@@ -420,7 +420,7 @@ TEST_CASE("the JSON verdict has the documented fields") {
   CHECK(j.contains("notes"));
 }
 
-TEST_CASE("a cascade of incidents seconds apart is one; each process by its earliest dump") {
+TEST_CASE("a cascade of incidents seconds apart is one - each process by its earliest dump") {
   TempDir tmp;
   synth::Result made;
   std::string error;

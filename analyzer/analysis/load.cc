@@ -366,8 +366,9 @@ int64_t incidentIdTime(const std::string& id) {
   int Y, M, D, h, m, sec, ms;
   char z;
   if (id.size() < 20 || std::sscanf(id.c_str(), "%4d%2d%2dT%2d%2d%2d.%3d%c", &Y, &M, &D, &h, &m, &sec, &ms, &z) != 8 ||
-      z != 'Z') {
-    return 0;
+      z != 'Z' || Y < 1970 || Y > 2200 || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60 ||
+      h < 0 || m < 0 || sec < 0 || ms < 0) {
+    return 0;  // not a time (a hostile id must not overflow the arithmetic below)
   }
   struct tm tm {};
   tm.tm_year = Y - 1900;

@@ -73,7 +73,7 @@ void feed(const std::vector<uint8_t>& bytes) {
 
 }  // namespace
 
-TEST_CASE("truncated at every length: refused with one line, never a crash") {
+TEST_CASE("truncated at every length: refused with one line - never a crash") {
   TempDir tmp;
   auto job = makeJob(tmp.path, "device_stall", 16);
   auto bytes = readAll(job.files[3]);
@@ -110,7 +110,7 @@ TEST_CASE("flipped bytes and overwritten words: never a crash or a hang") {
   }
 }
 
-TEST_CASE("foreign, empty, newer-major and odd-header files are refused with one clear line") {
+TEST_CASE("foreign - empty - newer-major and odd-header files are refused with one clear line") {
   TempDir tmp;
   auto job = makeJob(tmp.path, "healthy", 8);
   auto bytes = readAll(job.files[0]);
@@ -140,7 +140,7 @@ TEST_CASE("foreign, empty, newer-major and odd-header files are refused with one
   CHECK(!loadDumpBytes(text.data(), text.size(), "f.ncclfr", &d, &p));
 }
 
-TEST_CASE("a folder of damaged dumps: each is one problem, the rest gives the verdict") {
+TEST_CASE("a folder of damaged dumps: each is one problem - the rest gives the verdict") {
   TempDir tmp;
   auto job = makeJob(tmp.path, "host_stall", 32);
   // Damage three peers of the fault rank (3) in three ways, add an empty file, a foreign file and a
@@ -175,7 +175,7 @@ TEST_CASE("a folder of damaged dumps: each is one problem, the rest gives the ve
   CHECK(v.suspects[0].reason == Reason::kHostStall);
 }
 
-TEST_CASE("nothing readable at all is an error, not a verdict") {
+TEST_CASE("nothing readable at all is an error - not a verdict") {
   TempDir tmp;
   std::ofstream(tmp.path / "a.ncclfr") << "garbage";
   std::vector<Problem> problems;
