@@ -106,6 +106,7 @@ class WatchdogLoop {
     int64_t seq;
     int64_t p2pSeq;
     bool p2p;
+    int64_t enqueueNs;
   };
   enum class Phase { kOpen, kQueued, kDone };
   struct Launch {
@@ -130,7 +131,7 @@ class WatchdogLoop {
     std::vector<uint64_t> pendingLaunches;   // leaders pending at dump time
     std::vector<uint64_t> pendingCalls;      // calls inside NCCL at dump time
     std::vector<uint32_t> busyComms;
-    uint64_t headAtDump = 0;                 // ring position when the dump was taken
+    int64_t dumpMonoNs = 0;                  // when the dump was taken
   };
   struct Pending {
     int64_t sinceNs = 0;
@@ -192,9 +193,9 @@ class WatchdogLoop {
   uint32_t reportedWarnings_ = 0;
   bool dumpWriteWarned_ = false;
   bool triggerWriteWarned_ = false;
-  // One past the newest ring position known to have finished (completed on the GPU; returned, when
+  // The newest enqueue time of a call known to have finished (completed on the GPU; returned, when
   // only the host is timed): the job made progress after an incident once this passes its dump.
-  uint64_t progress_ = 0;
+  int64_t progressNs_ = 0;
   int64_t lastHostCalibration_ = 0;
 };
 
@@ -577,7 +578,7 @@ void WatchdogLoop::adopt(uint64_t index, const shm::RingEntry& e) {
   if (!returned) {
     inCall_[index] = e.enqueueMonoNs;
   } else if (!gpu_.gpuTiming()) {
-    progress_ = std::max(progress_, index + 1);
+    progressNs_ = std::max(progressNs_, e.enqueueMonoNs);
   }
   if (!gpu_.gpuTiming()) return;  // host-only: nothing to follow on a GPU
   // Read the track slot under the entry's update lock: it is only trustworthy while the slot holds
@@ -590,7 +591,7 @@ void WatchdogLoop::adopt(uint64_t index, const shm::RingEntry& e) {
   uint32_t ctx = ld(tr.ctx);
   endUpdate(slot, index);
   auto op = static_cast<shm::Op>(e.op);
-  Member m{index, e.comm, e.p2pSlot, e.seq, e.p2pSeq, op == shm::Op::kSend || op == shm::Op::kRecv};
+  Member m{index, e.comm, e.p2pSlot, e.seq, e.p2pSeq, op == shm::Op::kSend || op == shm::Op::kRecv, e.enqueueMonoNs};
   if (leader == index) {
     Launch l;
     l.leader = index;
@@ -678,7 +679,7 @@ void WatchdogLoop::markMembers(Launch& l, shm::EntryState state, int64_t startNs
     if (state != shm::EntryState::kStarted && state != shm::EntryState::kCompleted) continue;
     // Exact counters, whatever the ring later evicts.
     bool completed = state == shm::EntryState::kCompleted;
-    if (completed) progress_ = std::max(progress_, m.index + 1);
+    if (completed) progressNs_ = std::max(progressNs_, m.enqueueNs);
     if (m.p2p) {
       if (m.p2pSlot != 0 && m.p2pSeq >= 0) {
         shm::P2PSlot& p = ring_.p2p[m.p2pSlot - 1];
@@ -815,7 +816,7 @@ void WatchdogLoop::checkReturned() {
     uint64_t word = ld(entryWords(slot)[kWordReturned], std::memory_order_acquire);
     bool returned = shm::hasReturned(word) && (word >> 48) == shm::lapTag(it->first, ring_.ringMask + 1);
     if (gone || returned) {
-      if (!gone && !gpu_.gpuTiming()) progress_ = std::max(progress_, it->first + 1);
+      if (!gone && !gpu_.gpuTiming()) progressNs_ = std::max(progressNs_, it->second);
       it = inCall_.erase(it);
     } else {
       ++it;
@@ -987,7 +988,7 @@ void WatchdogLoop::snapshotPending() {
   for (uint32_t i = 0; i < comms; ++i) {
     if (ld(ring_.comms[i].busySinceMonoNs) != 0) incident_.busyComms.push_back(i);
   }
-  incident_.headAtDump = ld(ring_.header->head, std::memory_order_acquire);
+  incident_.dumpMonoNs = monoNowNs();
   incident_.resolved = false;
 }
 
@@ -1005,7 +1006,7 @@ void WatchdogLoop::checkResolved() {
   }
   // A rank with nothing pending at its dump (the one stuck on the host, say) is over the incident
   // only once it makes progress again: a call issued after the dump has finished.
-  if (progress_ <= incident_.headAtDump) return;
+  if (progressNs_ <= incident_.dumpMonoNs) return;
   // Everything that was stuck has moved: a later stall is a new incident.
   incident_.resolved = true;
   logInfo("incident %s is over: the calls pending at its dump have finished", incident_.id.c_str());

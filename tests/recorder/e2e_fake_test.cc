@@ -244,6 +244,28 @@ TEST_CASE("a call stuck inside NCCL is a stall, and the peer trigger makes the o
   CHECK_FALSE(waitUntil([&] { return countDumps(w.dumps()) > 2; }, std::chrono::milliseconds(1500)));
 }
 
+TEST_CASE("a stall that ends is one incident, and a later stall is a new one") {
+  Workspace w;
+  auto env = jobEnv(w, "twice");
+  env["FAKE_NCCL_BLOCK_AT"] = "2,6";
+  env["FAKE_NCCL_BLOCK_MS"] = "2500";  // NCCLFR_TIMEOUT is 1s
+  Process p(jobArgs(w, "idle", 10), env, w.path("out"), w.path("err"));
+  REQUIRE(waitUntil([&] { return p.outContains("ready") && countDumps(w.dumps()) >= 2; }));
+  auto files = dumpsIn(w.dumps());
+  REQUIRE(files.size() == 2);
+  std::set<std::string> ids;
+  for (auto& f : files) {
+    CHECK(f->dump().getInfo().getReason() == DumpReason::STALL);
+    ids.insert(f->dump().getInfo().getIncidentId().cStr());
+  }
+  CHECK(ids.size() == 2);
+  // Sorted by time: the first incident's dump holds calls 0-2, the second's calls 0-6.
+  std::map<std::string, unsigned> sizes;
+  for (auto& f : files) sizes[f->dump().getInfo().getIncidentId().cStr()] = f->dump().getEntries().size();
+  CHECK(sizes.begin()->second == 3);
+  CHECK(sizes.rbegin()->second == 7);
+}
+
 TEST_CASE("an error returned by a call is an incident") {
   Workspace w;
   auto env = jobEnv(w, "error");

@@ -4,8 +4,8 @@
 // through the PLT (ncclBcast -> ncclBroadcast, ncclCommInitAll -> ncclGetUniqueId, non-blocking
 // ncclCommInitRankConfig -> ncclCommGetAsyncError), so the recorder's re-entry guard is exercised.
 //
-//   FAKE_NCCL_BLOCK_AT=N   the N-th work call of the process (0-based) never returns (a rank stuck
-//                          inside NCCL)
+//   FAKE_NCCL_BLOCK_AT=N[,M...]  the N-th work call of the process (0-based) never returns (a rank
+//                          stuck inside NCCL), or returns after FAKE_NCCL_BLOCK_MS milliseconds
 //   FAKE_NCCL_FAIL_AT=N    the N-th work call returns ncclInternalError
 //   FAKE_NCCL_ASYNC_ERROR_AFTER=N  ncclCommGetAsyncError reports ncclRemoteError after N work calls
 //   FAKE_NCCL_NO_GPU=1     communicator creation fails with ncclUnhandledCudaError
@@ -35,11 +35,28 @@ long envLong(const char* name) {
   return v != nullptr ? std::atol(v) : -1;
 }
 
+// Whether `n` is in the comma-separated list in variable `name`.
+bool listed(const char* name, long n) {
+  const char* v = std::getenv(name);
+  while (v != nullptr && *v != '\0') {
+    char* end = nullptr;
+    long x = std::strtol(v, &end, 10);
+    if (end == v) return false;
+    if (x == n) return true;
+    v = *end == ',' ? end + 1 : end;
+  }
+  return false;
+}
+
 ncclResult_t work(ncclComm_t comm) {
   if (comm == nullptr) return ncclInvalidArgument;
   long n = gWorkCalls.fetch_add(1);
-  if (n == envLong("FAKE_NCCL_BLOCK_AT")) {
-    for (;;) pause();
+  if (listed("FAKE_NCCL_BLOCK_AT", n)) {
+    long ms = envLong("FAKE_NCCL_BLOCK_MS");
+    if (ms <= 0) {
+      for (;;) pause();
+    }
+    usleep(static_cast<useconds_t>(ms) * 1000);  // a stall that ends by itself
   }
   if (n == envLong("FAKE_NCCL_FAIL_AT")) return ncclInternalError;
   if (!comm->blocking && tGroupDepth == 0) return ncclInProgress;
