@@ -315,6 +315,13 @@ ncclResult_t recordWork(const WorkCall& w, Forward&& forward) {
   }
   if (launch == kLaunchDeferred) addDeferred(r, index, &slot, 1);
   if (failed(res)) r->noteCallError(slot, res, w.op);
+  // The thread's next slot was last written a lap ago, often by another core: ask for it now, so
+  // the transfer overlaps whatever the application does before its next call.
+  if (t.ring.next != t.ring.end) {
+    const char* next = reinterpret_cast<const char*>(&r->ring.entries[t.ring.next & r->ring.ringMask]);
+    __builtin_prefetch(next, 1, 3);
+    __builtin_prefetch(next + 64, 1, 3);
+  }
   return res;
 }
 
