@@ -68,6 +68,7 @@ bin="$build/bin"
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 load_start=$(loadavg)
+started="$(date -u +%Y-%m-%d) at $(date -u +%H:%M) UTC"
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=""
 if [ -n "$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
@@ -223,7 +224,7 @@ section="$out/section.md"
   echo "<!-- bench/run_all.sh: begin (generated; edit the script, not this section) -->"
   echo "## Benchmarks (bench/run_all.sh$([ "$quick" = 1 ] && echo " --quick: a check that it works, not figures"))"
   echo
-  echo "Measured $(date -u +%Y-%m-%d) at $(date -u +%H:%M) UTC, commit $commit$dirty; $(nproc) cores ($cpu), $mem;"
+  echo "Measured $started (to $(date -u +%H:%M)), commit $commit$dirty; $(nproc) cores ($cpu), $mem;"
   echo "$compiler_version, Release (-O3). Load average $load_start at the start, $load_end at the end."
   echo "Medians; ratios and differences are between runs made side by side in one run of the script."
   if grep -q '^recorder' "$rows"; then
