@@ -784,8 +784,9 @@ ncclResult_t endGroup(bool simulate, Forward&& forward) {
   // Communicators created inside the group were initialized by it.
   for (int i = 0; i < t.groupInitCount; ++i) {
     uint32_t slot = t.groupInits[i];
+    auto handle = reinterpret_cast<ncclComm_t>(ld(r->ring.comms[slot].handle));
     if (failed(res)) r->commInitFailed(slot, res);
-    else if (res == ncclSuccess) r->commLive(slot, nullptr, now, false);
+    else if (res == ncclSuccess) r->commLive(slot, handle, now, false);
     else st(r->ring.comms[slot].blocking, int32_t{0});
   }
   if (failed(res) && !simulate) {
