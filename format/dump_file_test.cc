@@ -420,8 +420,9 @@ TEST_CASE("a newer major version is refused with both versions named") {
   TempDir dir;
   auto path = writeSample(dir.path);
   auto bytes = readAll(path);
-  uint16_t major = kDumpMajor + 1;
+  uint16_t major = kDumpMajor + 1, minor = 0;
   std::memcpy(bytes.data() + 8, &major, 2);
+  std::memcpy(bytes.data() + 10, &minor, 2);
   writeAll(path, bytes);
   auto error = openError(path);
   CHECK(error.find("dump format 2.0 is newer than this ncclfr reads (1.x)") != std::string::npos);

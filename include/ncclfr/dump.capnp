@@ -262,6 +262,10 @@ enum EntryState {
   completed @2;
   error @3;          # the call returned an error, or its communicator failed while it was pending
   captured @4;       # issued during CUDA-graph capture: it runs whenever the graph is launched
+  # (1.1) Issued, but the recorder could attach no GPU events to it although Process.timing asked
+  # for them (event pool exhausted, too many contexts, a driver error): its start and end stay
+  # unknown whatever the GPU does, so "not started" must not be read from it.
+  untracked @5;
 }
 
 # ncclDataType_t, in NCCL's numeric order.
