@@ -157,7 +157,7 @@ if [ -x "$bin/nccl_job" ] && [ -x "$bin/ncclfr-simrun" ]; then
       >"$out/simjob.log" 2>&1; then
     get() { awk -F'\t' -v k="$1" '$1 == k { print $2 }' "$out/simjob.tsv"; }
     printf 'simjob\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(get simjob_ranks)" "$(get simjob_rounds)" "$(get simjob_off_us)" \
-      "$(get simjob_on_us)" "$(get simjob_ratio)" "$(get simjob_round_ratio)" "$(get simjob_calls_per_step)" \
+      "$(get simjob_on_us)" "$(get simjob_ratio)" "$(get simjob_round_ratio) ($(get simjob_ratio_min) .. $(get simjob_ratio_max))" "$(get simjob_calls_per_step)" \
       "$(get simjob_per_call_us)" >>"$rows"
   else
     note "sim_job_overhead.sh failed: $(tail -n 1 "$out/simjob.log")"
@@ -255,7 +255,7 @@ section="$out/section.md"
     echo "examples/nccl_job on sim/, tensor-parallel groups of 2, no simulated compute (the worst case for a ratio);"
     echo "a step is the slope between a short and a long job; rounds alternate the order; recorder in its default mode."
     echo
-    echo "| ranks | rounds | step without (us) | step with (us) | ratio | median of per-round ratios | NCCL calls per rank and step | added per call (us) |"
+    echo "| ranks | rounds | step without (us) | step with (us) | ratio | per-round ratios: median (range) | NCCL calls per rank and step | added per call (us) |"
     echo "|---|---|---|---|---|---|---|---|"
     awk -F'\t' '$1 == "simjob" { printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $2, $3, $4, $5, $6, $7, $8, $9 }' "$rows"
   fi

@@ -7,7 +7,8 @@
 # A step's time is the slope between a short and a long job, (T(long) - T(short)) / (long - short)
 # steps, so process start, communicator setup and teardown cancel out. Each round runs the four jobs
 # (with/without the recorder x short/long) in an order that flips every round, so drift hits both
-# alike. Prints the median step time of each, their ratio, the median of the per-round ratios, and
+# alike. Prints the median step time of each, their ratio, the median and range of the per-round
+# ratios (the noise: on a busy machine one round's ratio can be far from the median), and
 # what that makes per NCCL call; the recorder runs in its default mode (NCCLFR_TIMING=full, CUDA
 # events on sim/'s driver). --step-ms 0: no simulated compute, the worst case for a ratio.
 #
@@ -96,9 +97,11 @@ off=$(median <"$tmp/off")
 on=$(median <"$tmp/on")
 ratio=$(awk -v a="$on" -v b="$off" 'BEGIN { printf "%.3f", a / b }')
 round_ratio=$(median <"$tmp/ratio")
+ratio_min=$(sort -g "$tmp/ratio" | head -1)
+ratio_max=$(sort -g "$tmp/ratio" | tail -1)
 per_call=$(awk -v a="$on" -v b="$off" -v c="$calls" 'BEGIN { printf "%.2f", (a - b) / c }')
-echo "sim/ job, $ranks ranks, step-ms $step_ms: step without recorder $off us, with $on us (medians of $rounds rounds); ratio $ratio (median of per-round ratios $(printf '%.3f' "$round_ratio")); $calls NCCL calls per rank and step: $per_call us per call"
+echo "sim/ job, $ranks ranks, step-ms $step_ms: step without recorder $off us, with $on us (medians of $rounds rounds); ratio $ratio (per-round ratios: median $(printf '%.3f' "$round_ratio"), from $ratio_min to $ratio_max); $calls NCCL calls per rank and step: $per_call us per call"
 if [ -n "$tsv" ]; then
-  printf 'simjob_ranks\t%s\nsimjob_rounds\t%s\nsimjob_off_us\t%s\nsimjob_on_us\t%s\nsimjob_ratio\t%s\nsimjob_round_ratio\t%.3f\nsimjob_calls_per_step\t%s\nsimjob_per_call_us\t%s\n' \
-    "$ranks" "$rounds" "$off" "$on" "$ratio" "$round_ratio" "$calls" "$per_call" >>"$tsv"
+  printf 'simjob_ranks\t%s\nsimjob_rounds\t%s\nsimjob_off_us\t%s\nsimjob_on_us\t%s\nsimjob_ratio\t%s\nsimjob_round_ratio\t%.3f\nsimjob_ratio_min\t%s\nsimjob_ratio_max\t%s\nsimjob_calls_per_step\t%s\nsimjob_per_call_us\t%s\n' \
+    "$ranks" "$rounds" "$off" "$on" "$ratio" "$round_ratio" "$ratio_min" "$ratio_max" "$calls" "$per_call" >>"$tsv"
 fi
