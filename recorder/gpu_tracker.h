@@ -6,6 +6,13 @@
 //
 // Application threads only pop events from a pool, record them and flip a slot's launch state; the
 // watchdog creates events (relaxed capture mode), polls them and returns them to the pool.
+//
+// Who owns a pair: the calling thread from takePair until it publishes the pair in the leader's
+// TrackSlot; then the slot, until the watchdog takes it out (under the slot's update lock) once the
+// launch has left kLaunchOpen/kLaunchInCall; from then on the watchdog alone, which returns it to
+// the pool when the launch is finished or given up. A pair still in a slot when a writer a lap
+// later claims the slot was never taken by the watchdog, so that writer returns it. No pair is ever
+// polled by the watchdog after someone else may have handed it out again.
 #pragma once
 
 #include <cuda.h>
@@ -32,7 +39,9 @@ enum LaunchState : uint32_t {
   kLaunchDeferred = 4,   // non-blocking: start recorded, end waits for ncclCommGetAsyncError success
   kLaunchFailed = 5,     // the call or its group returned an error: nothing was launched
   kLaunchCancelled = 6,  // ncclGroupSimulateEnd closed the group: nothing was launched
-  kLaunchUntracked = 7,  // no events could be had: completion is unknown
+  kLaunchUntracked = 7,  // no events could be had, or recording one failed: the entries are
+                         // EntryState::kUntracked (completed only if a later timed launch on
+                         // their stream completes)
 };
 
 // Process-local companion of each ring slot; protected by the ring slot's commit word exactly like
@@ -122,6 +131,8 @@ class GpuTracker {
   static constexpr int kMaxDeferred = 256;
   struct Deferred {
     uint64_t leader;
+    uint64_t stream;
+    uint32_t pair;        // the watchdog may already own it: it keeps it until the state changes
     uint32_t comms[4];
     uint32_t commCount;
   };

@@ -122,6 +122,16 @@ bool recordEvent(const CudaDriver* cu, CUevent e, cudaStream_t stream) {
   return cu->eventRecord(e, reinterpret_cast<CUstream>(stream)) == CUDA_SUCCESS;
 }
 
+// Under the entry's update lock: a call that could get no GPU events says so in the ring itself, so
+// that a salvaged ring tells it too (only a scheduled entry changes: an error stays an error).
+void markUntrackedLocked(shm::RingEntry* slot) {
+  uint64_t* words = entryWords(slot);
+  uint64_t os = ld(words[kWordOpState]);
+  if (((os >> 24) & 0xff) != static_cast<uint8_t>(shm::EntryState::kScheduled)) return;
+  os = (os & ~(uint64_t{0xff} << 24)) | (uint64_t{static_cast<uint8_t>(shm::EntryState::kUntracked)} << 24);
+  st(words[kWordOpState], os);
+}
+
 // Sets the launch state of leader `index` (and optionally its pair) under its update lock.
 void setLaunch(Recorder* r, uint64_t index, uint32_t state, bool setPair, uint32_t pair) {
   shm::RingEntry* slot = &r->ring.entries[index & r->ring.ringMask];
@@ -132,14 +142,17 @@ void setLaunch(Recorder* r, uint64_t index, uint32_t state, bool setPair, uint32
   TrackSlot& tr = r->gpu.trackOf(index);
   if (setPair) st(tr.pair, pair);
   st(tr.launchState, state);
+  if (state == kLaunchUntracked) markUntrackedLocked(slot);
   endUpdate(slot, index);
 }
 
-void addDeferred(Recorder* r, uint64_t leader, const uint32_t* comms, int commCount) {
+void addDeferred(Recorder* r, uint64_t leader, uint32_t pair, uint64_t stream, const uint32_t* comms, int commCount) {
   std::lock_guard<std::mutex> lock(r->gpu.deferredMutex);
   if (r->gpu.deferredCount >= GpuTracker::kMaxDeferred) return;  // stays pending: reported if it stalls
   auto& d = r->gpu.deferred[r->gpu.deferredCount++];
   d.leader = leader;
+  d.pair = pair;
+  d.stream = stream;
   d.commCount = static_cast<uint32_t>(std::min(commCount, 4));
   for (uint32_t i = 0; i < d.commCount; ++i) d.comms[i] = comms[i];
   r->gpu.deferredPending.store(r->gpu.deferredCount, std::memory_order_release);
@@ -159,21 +172,22 @@ void resolveDeferred(Recorder* r, uint32_t slot) {
       r->gpu.deferred[kept++] = d;
       continue;
     }
+    // The pair comes from the list, not the slot: the watchdog may have taken it out already, and
+    // keeps it while the launch is deferred. A leader the ring replaced is given up.
     shm::RingEntry* e = &r->ring.entries[d.leader & r->ring.ringMask];
     if (!beginUpdate(e, d.leader)) continue;
     TrackSlot& tr = r->gpu.trackOf(d.leader);
-    uint32_t pair = ld(tr.pair);
-    uint64_t stream = ld(tr.stream);
     uint32_t state = ld(tr.launchState);
-    bool ok = false;
-    if (pair != 0 && state == kLaunchDeferred) {
+    if (state == kLaunchDeferred) {
+      bool ok = false;
       CUstreamCaptureStatus cs = CU_STREAM_CAPTURE_STATUS_NONE;
-      CUstream s = reinterpret_cast<CUstream>(stream);
-      if (r->gpu.cu->streamIsCapturing(s, &cs) == CUDA_SUCCESS && cs == CU_STREAM_CAPTURE_STATUS_NONE) {
-        ok = r->gpu.cu->eventRecord(r->gpu.pairOf(pair).end, s) == CUDA_SUCCESS;
+      CUstream s = reinterpret_cast<CUstream>(d.stream);
+      if (d.pair != 0 && r->gpu.cu->streamIsCapturing(s, &cs) == CUDA_SUCCESS && cs == CU_STREAM_CAPTURE_STATUS_NONE) {
+        ok = r->gpu.cu->eventRecord(r->gpu.pairOf(d.pair).end, s) == CUDA_SUCCESS;
       }
+      st(tr.launchState, ok ? uint32_t{kLaunchRecorded} : uint32_t{kLaunchUntracked});
+      if (!ok) markUntrackedLocked(e);
     }
-    if (state == kLaunchDeferred) st(tr.launchState, ok ? uint32_t{kLaunchRecorded} : uint32_t{kLaunchUntracked});
     endUpdate(e, d.leader);
   }
   r->gpu.deferredCount = kept;
@@ -226,7 +240,18 @@ ncclResult_t recordWork(const WorkCall& w, Forward&& forward) {
   e.op = static_cast<uint8_t>(w.op);
   e.dtype = clampByte(w.dtype);
   e.redOp = w.redOp < 0 ? 0 : static_cast<uint8_t>(w.redOp > 4 ? 5 : w.redOp);
-  e.state = static_cast<uint8_t>(plan.captured ? shm::EntryState::kCaptured : shm::EntryState::kScheduled);
+  const CudaDriver* cu = r->gpu.cu;
+  bool gpuTiming = r->gpu.gpuTiming();
+  bool fullTiming = r->gpu.timing == shm::TimingMode::kFull;
+  if (!grouped && plan.pair != 0 && fullTiming && !recordEvent(cu, r->gpu.pairOf(plan.pair).start, w.stream)) {
+    // Without its start on the stream the pair would report a stale record: the call goes untimed.
+    r->gpu.releasePair(plan.pair);
+    plan.pair = 0;
+    plan.tracked = plan.leader = false;
+  }
+  e.state = static_cast<uint8_t>(plan.captured                 ? shm::EntryState::kCaptured
+                                 : gpuTiming && !plan.tracked ? shm::EntryState::kUntracked
+                                                              : shm::EntryState::kScheduled);
   e.flags = (grouped ? shm::kEntryGrouped : 0) | (plan.tracked ? shm::kEntryTracked : 0);
   e.stackIndex = -1;
   if (isP2P(w.op)) {
@@ -249,10 +274,6 @@ ncclResult_t recordWork(const WorkCall& w, Forward&& forward) {
   }
   if (r->config.stacks) e.stackIndex = r->stackIndexForCaller();
 
-  const CudaDriver* cu = r->gpu.cu;
-  bool gpuTiming = r->gpu.gpuTiming();
-  bool fullTiming = r->gpu.timing == shm::TimingMode::kFull;
-  if (!grouped && plan.pair != 0 && fullTiming) recordEvent(cu, r->gpu.pairOf(plan.pair).start, w.stream);
 
   shm::RingEntry* entry = nullptr;
   uint64_t index = claimEntry(r->ring, t.ring, &entry);
@@ -311,9 +332,10 @@ ncclResult_t recordWork(const WorkCall& w, Forward&& forward) {
       st(words[kWordOpState], os);
     }
     if (launch != kLaunchNone) st(tr.launchState, launch);
+    if (launch == kLaunchUntracked) markUntrackedLocked(entry);
     endUpdate(entry, index);
   }
-  if (launch == kLaunchDeferred) addDeferred(r, index, &slot, 1);
+  if (launch == kLaunchDeferred) addDeferred(r, index, plan.pair, e.stream, &slot, 1);
   if (failed(res)) r->noteCallError(slot, res, w.op);
   // The thread's next slot was last written a lap ago, often by another core: ask for it now, so
   // the transfer overlaps whatever the application does before its next call.
@@ -750,12 +772,13 @@ ncclResult_t endGroup(bool simulate, Forward&& forward) {
   InsideRecorder inside(t);
   const CudaDriver* cu = r->gpu.cu;
   bool fullTiming = r->gpu.timing == shm::TimingMode::kFull;
+  bool startFailed[kMaxGroupStreams] = {};
   if (!simulate) {
     for (int i = 0; i < t.groupStreamCount; ++i) {
       auto& gs = t.groupStreams[i];
       gs.pair = r->gpu.takePair(static_cast<int>(gs.ctx));
       if (gs.pair != 0 && fullTiming) {
-        recordEvent(cu, r->gpu.pairOf(gs.pair).start, reinterpret_cast<cudaStream_t>(gs.stream));
+        startFailed[i] = !recordEvent(cu, r->gpu.pairOf(gs.pair).start, reinterpret_cast<cudaStream_t>(gs.stream));
       }
     }
   }
@@ -767,10 +790,10 @@ ncclResult_t endGroup(bool simulate, Forward&& forward) {
     uint32_t state;
     if (simulate) {
       state = kLaunchCancelled;
-    } else if (gs.pair == 0) {
-      state = kLaunchUntracked;
     } else if (failed(res)) {
-      state = kLaunchFailed;
+      state = kLaunchFailed;  // nothing was launched
+    } else if (gs.pair == 0 || startFailed[i]) {
+      state = kLaunchUntracked;
     } else if (res == ncclInProgress) {
       state = kLaunchDeferred;
     } else {
@@ -779,7 +802,7 @@ ncclResult_t endGroup(bool simulate, Forward&& forward) {
                   : kLaunchUntracked;
     }
     setLaunch(r, gs.leader, state, gs.pair != 0, gs.pair);
-    if (state == kLaunchDeferred) addDeferred(r, gs.leader, t.groupComms, t.groupCommCount);
+    if (state == kLaunchDeferred) addDeferred(r, gs.leader, gs.pair, gs.stream, t.groupComms, t.groupCommCount);
   }
   // Communicators created inside the group were initialized by it.
   for (int i = 0; i < t.groupInitCount; ++i) {

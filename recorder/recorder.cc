@@ -281,8 +281,9 @@ void Recorder::commLive(uint32_t slot, ncclComm_t comm, int64_t nowNs, bool wait
   st(s.busySinceMonoNs, int64_t{0});
   st(s.busyOp, static_cast<uint32_t>(shm::BusyOp::kNone));
   // The CUDA context NCCL runs in gets an event pool before the first collective, so that it is
-  // timed too (the watchdog sets pools up; wait briefly for it: creating a communicator is slow
-  // anyway).
+  // timed too (the watchdog sets pools up; wait for it: creating a communicator is slow anyway, and
+  // calls made before the pool exists go untracked). Up to 2 s: on a loaded machine the watchdog
+  // thread may wait a while for a core.
   if (!gpu.gpuTiming() || comm == nullptr) return;
   CUcontext ctx = nullptr;
   int dev = ld(s.cudaDevice);
@@ -298,7 +299,7 @@ void Recorder::commLive(uint32_t slot, ncclComm_t comm, int64_t nowNs, bool wait
   int index = gpu.registerContext(reinterpret_cast<uintptr_t>(ctx));
   if (index < 0 || !waitForEvents || watchdog == nullptr) return;
   watchdog->wake();
-  for (int i = 0; i < 200 && ld(gpu.ctxs[index].state, std::memory_order_acquire) == kCtxRequested; ++i) {
+  for (int i = 0; i < 2000 && ld(gpu.ctxs[index].state, std::memory_order_acquire) == kCtxRequested; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 }

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <map>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -18,6 +19,7 @@ namespace {
 static_assert(static_cast<int>(shm::Op::kRecv) == static_cast<int>(schema::Op::RECV));
 static_assert(static_cast<int>(shm::Op::kAllToAll) == static_cast<int>(schema::Op::ALL_TO_ALL));
 static_assert(static_cast<int>(shm::EntryState::kCaptured) == static_cast<int>(schema::EntryState::CAPTURED));
+static_assert(static_cast<int>(shm::EntryState::kUntracked) == static_cast<int>(schema::EntryState::UNTRACKED));
 static_assert(static_cast<int>(shm::CommState::kInitFailed) == static_cast<int>(schema::CommState::INIT_FAILED));
 static_assert(static_cast<int>(shm::CommState::kRevoked) == static_cast<int>(schema::CommState::REVOKED));
 static_assert(static_cast<int>(shm::CommOrigin::kShrink) == static_cast<int>(schema::CommOrigin::SHRINK));
@@ -232,6 +234,24 @@ bool ringToDump(const RingRegion& ring, const DumpRequest& request, capnp::Messa
         held[ci] += 1;
       }
     }
+    // The calls of one group on one stream share one event pair, recorded at ncclGroupEnd; when it
+    // could not be had, the calling thread marks only the first of them (it knows no others) and
+    // the watchdog the rest at its next look. A dead process's ring may lack that look: the others
+    // of the group on that stream are untracked too.
+    std::map<std::tuple<uint32_t, uint32_t, uint64_t>, bool> untrackedGroups;  // thread, group, stream
+    for (const auto& e : kept) {
+      if (e.groupId != 0 && e.state == static_cast<uint8_t>(shm::EntryState::kUntracked)) {
+        untrackedGroups[{e.threadId, e.groupId, e.stream}] = true;
+      }
+    }
+    if (!untrackedGroups.empty()) {
+      for (auto& e : kept) {
+        if (e.groupId != 0 && e.state == static_cast<uint8_t>(shm::EntryState::kScheduled) &&
+            untrackedGroups.count({e.threadId, e.groupId, e.stream})) {
+          e.state = static_cast<uint8_t>(shm::EntryState::kUntracked);
+        }
+      }
+    }
     uint64_t heldAll = 0;
     for (size_t i = 0; i < comms.size(); ++i) {
       commList[static_cast<unsigned>(i)].setEvictedEntries(comms[i].total > held[i] ? comms[i].total - held[i] : 0);
@@ -246,7 +266,7 @@ bool ringToDump(const RingRegion& ring, const DumpRequest& request, capnp::Messa
       auto d = entries[static_cast<unsigned>(k)];
       d.setComm(commIndex[e.comm]);
       d.setOp(static_cast<schema::Op>(e.op < shm::kOpCount ? e.op : 0));
-      d.setState(static_cast<schema::EntryState>(e.state <= 4 ? e.state : 0));
+      d.setState(static_cast<schema::EntryState>(e.state <= 5 ? e.state : 0));
       d.setDtype(static_cast<schema::DataType>(e.dtype));
       d.setRedOp(static_cast<schema::RedOp>(e.redOp));
       d.setRoot(e.root);

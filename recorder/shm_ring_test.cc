@@ -1,6 +1,6 @@
 // The ring file and its converter, without NCCL: concurrent appends are all recovered with their
-// sequence numbers, torn entries are detected, wrap-around keeps exact counters, damaged files are
-// refused with one line.
+// sequence numbers, torn entries are detected, wrap-around keeps exact counters, damaged files and
+// rings of another layout are refused with one line, untracked group calls are told apart.
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -48,11 +48,17 @@ uint32_t addComm(RingRegion& r, uint64_t id, int rank, int size) {
   return slot;
 }
 
-// What the recorder's work path does, minus NCCL and CUDA.
+// What the recorder's work path does, minus NCCL and CUDA. A test that appends from its own thread
+// starts with a fresh cursor (freshRing): the blocks reserved in an earlier test's ring mean
+// nothing in its own, when the test cases run in one process.
 thread_local RingCursor tCursor;
-uint64_t append(RingRegion& r, uint32_t comm, shm::Op op, int peer, uint32_t tid) {
+uint64_t append(RingRegion& r, uint32_t comm, shm::Op op, int peer, uint32_t tid, uint32_t groupId = 0,
+                uint64_t stream = 0, shm::EntryState state = shm::EntryState::kScheduled) {
   shm::CommSlot& cs = r.comms[comm];
   shm::RingEntry e{};
+  e.groupId = groupId;
+  e.stream = stream;
+  e.state = static_cast<uint8_t>(state);
   e.comm = comm;
   e.op = static_cast<uint8_t>(op);
   e.threadId = tid;
@@ -192,6 +198,7 @@ TEST_CASE("wrap-around evicts the oldest entries and keeps counters exact") {
   RingCapacities caps;
   caps.ring = 64;
   REQUIRE(createAnonymousRing(caps, &r, &error));
+  tCursor = RingCursor{};
   uint32_t a = addComm(r, 1, 0, 2);
   uint32_t b = addComm(r, 2, 0, 2);
   for (int i = 0; i < 100; ++i) append(r, a, shm::Op::kAllReduce, -1, 1);
@@ -222,6 +229,7 @@ TEST_CASE("an entry whose writer died mid-write is left out as torn, the rest is
   RingCapacities caps;
   caps.ring = 64;
   REQUIRE(createRingFile(dir, 77, 1, caps, &r, &error));
+  tCursor = RingCursor{};
   uint32_t a = addComm(r, 1, 0, 2);
   for (int i = 0; i < 5; ++i) append(r, a, shm::Op::kAllReduce, -1, 1);
   // A writer that claimed its slot and died before publishing it (SIGKILL mid-append).
@@ -278,4 +286,56 @@ TEST_CASE("damaged ring files are refused with one line") {
   CHECK(error.find("truncated") != std::string::npos);
   CHECK(error.find('\n') == std::string::npos);
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a ring of another layout version is refused, never misread") {
+  // Layout 1.0 kept root where 2.0 keeps the call's duration; reading one as the other gave
+  // salvaged dumps roots like 4674 for a peer of 5.
+  std::string dir = tempDir();
+  std::string error;
+  RingRegion w;
+  RingCapacities caps;
+  caps.ring = 64;
+  REQUIRE(createRingFile(dir, 6, 6, caps, &w, &error));
+  CHECK(w.header->major == 2);
+  w.header->major = 1;
+  std::string path = w.path;
+  unmapRing(&w);
+  RingRegion r;
+  CHECK_FALSE(openRingFile(path, &r, &error));
+  CHECK(error.find("ring format 1.0 is not one this ncclfr reads (2.x)") != std::string::npos);
+  CHECK(error.find('\n') == std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("the calls of a group on a stream that got no events are all untracked, in salvage too") {
+  // The calling thread marks the first call of the group on the stream (the one holding its launch);
+  // a ring salvaged before the watchdog marked the others still tells them untracked. Other groups,
+  // other streams and other threads keep their states.
+  RingRegion r;
+  std::string error;
+  RingCapacities caps;
+  caps.ring = 64;
+  REQUIRE(createAnonymousRing(caps, &r, &error));
+  tCursor = RingCursor{};
+  uint32_t c = addComm(r, 9, 0, 4);
+  using S = shm::EntryState;
+  append(r, c, shm::Op::kSend, 1, 10, 7, 0xa, S::kUntracked);
+  append(r, c, shm::Op::kRecv, 3, 10, 7, 0xa);                      // same group and stream: untracked
+  append(r, c, shm::Op::kSend, 2, 10, 7, 0xb);                      // another stream of the group
+  append(r, c, shm::Op::kRecv, 2, 10, 8, 0xa);                      // a later group
+  append(r, c, shm::Op::kAllReduce, -1, 10, 0, 0xa, S::kUntracked); // no group
+  append(r, c, shm::Op::kAllReduce, -1, 10, 0, 0xa);
+  DumpStats stats;
+  auto file = convert(r, &stats, true);
+  auto e = file->dump().getEntries();
+  REQUIRE(e.size() == 6);
+  CHECK(e[0].getState() == schema::EntryState::UNTRACKED);
+  CHECK(e[1].getState() == schema::EntryState::UNTRACKED);
+  CHECK(e[2].getState() == schema::EntryState::SCHEDULED);
+  CHECK(e[3].getState() == schema::EntryState::SCHEDULED);
+  CHECK(e[4].getState() == schema::EntryState::UNTRACKED);
+  CHECK(e[5].getState() == schema::EntryState::SCHEDULED);
+  CHECK(e[1].getRoot() == 3);
+  unmapRing(&r);
 }

@@ -108,16 +108,24 @@ class WatchdogLoop {
     bool p2p;
     int64_t enqueueNs;
   };
+  // kOpen: published, not launched yet (group open, or still inside the NCCL call); kQueued: on
+  // its stream's queue, in stream order; kDone: finished (or given up).
   enum class Phase { kOpen, kQueued, kDone };
   struct Launch {
     uint64_t leader = 0;
     uint64_t stream = 0;
     uint32_t ctx = 0;
-    uint32_t pair = 0;
-    bool pairless = false;   // an untracked call placed in its stream's order
+    uint32_t pair = 0;       // ours once taken from the leader's TrackSlot (0 = none)
+    bool pairless = false;   // no events (untracked): completes when a later timed launch on its
+                             // stream does
     bool started = false;
     bool deferred = false;
     Phase phase = Phase::kOpen;
+    // How it finished (or started), for members the ring hands us late.
+    shm::EntryState outcome = shm::EntryState::kScheduled;
+    bool simulated = false;
+    int64_t startNs = 0;
+    int64_t endNs = 0;
     int64_t firstEnqueueNs = 0;
     shm::Op op = shm::Op::kUnknown;
     std::vector<Member> members;
@@ -146,7 +154,10 @@ class WatchdogLoop {
   void drainRing();
   void adopt(uint64_t index, const shm::RingEntry& e);
   void advanceOpenLaunches();
-  void advanceStreams(int64_t now);
+  // Polls the queued launches of every stream in stream order. `exhaustive` (a dump's final look):
+  // also every launch behind the first pending one, so that nothing finished stays pending in the
+  // dump whatever order threads sharing a stream launched in.
+  void advanceStreams(int64_t now, bool exhaustive);
   void checkReturned();
   void checkResolved();
   void detectStall(int64_t now);
@@ -156,10 +167,16 @@ class WatchdogLoop {
   void pruneDone();
 
   // GPU helpers.
-  bool readLeader(uint64_t leader, uint32_t* state, uint32_t* pair);
-  void consumePair(uint64_t leader);
+  bool readLeader(uint64_t leader, uint32_t* state);
+  bool takeLaunch(uint64_t leader, uint32_t* state, uint32_t* pair);
+  void releasePair(Launch& l);
+  void queueOnStream(Launch& l);
+  // One launch at position `pos` of its stream's queue `q`: true when it finished.
+  bool pollLaunch(Launch& l, const std::deque<uint64_t>& q, size_t pos, int64_t now);
+  void becomeUntracked(Launch& l);
   int queryEvent(uint32_t ctx, CUevent e);  // 1 done, 0 pending, -1 error
   int64_t eventHostNs(uint32_t ctx, CUevent e, int64_t fallback);
+  void markMember(const Member& m, shm::EntryState state, int64_t startNs, int64_t endNs, bool simulated);
   void markMembers(Launch& l, shm::EntryState state, int64_t startNs, int64_t endNs, bool simulated);
   void finishLaunch(Launch& l, shm::EntryState state, int64_t startNs, int64_t endNs, bool simulated);
   bool anyPending() const;
@@ -181,7 +198,11 @@ class WatchdogLoop {
   std::set<uint64_t> holes_;                                      // positions to look at again
   std::unordered_map<uint64_t, std::vector<Member>> orphans_;     // followers seen before their leader
   std::unordered_map<uint64_t, Launch> launches_;                 // by leader index
-  std::unordered_map<uint64_t, std::deque<uint64_t>> streams_;    // queued leaders per stream
+  std::set<uint64_t> open_;                                       // leaders in kOpen, in ring order
+  // Queued leaders per stream, in stream order. A thread's ring positions grow with its calls and
+  // a launch goes on its stream after every earlier call of the thread, so ring order is launch
+  // order (threads sharing one stream race anyway; the dump's exhaustive poll covers that).
+  std::unordered_map<uint64_t, std::deque<uint64_t>> streams_;
   std::unordered_map<uint64_t, int64_t> streamLastDone_;
   std::map<uint64_t, int64_t> inCall_;                            // calls not returned yet
   Incident incident_;
@@ -357,7 +378,7 @@ void WatchdogLoop::run() {
       refreshClocks(now);
       drainRing();
       advanceOpenLaunches();
-      advanceStreams(now);
+      advanceStreams(now, false);
       checkReturned();
       handleRequests();
       checkResolved();
@@ -605,6 +626,7 @@ void WatchdogLoop::adopt(uint64_t index, const shm::RingEntry& e) {
       orphans_.erase(o);
     }
     launches_[index] = std::move(l);
+    open_.insert(index);
   } else if (leader != kNoLeader) {
     auto it = launches_.find(leader);
     if (it == launches_.end()) {
@@ -615,18 +637,17 @@ void WatchdogLoop::adopt(uint64_t index, const shm::RingEntry& e) {
     }
     Launch& l = it->second;
     l.members.push_back(m);
+    // We lag behind the ring: give a late member what the launch's other members already have.
     if (l.phase == Phase::kDone) {
-      // Finished before we saw this member (we lag behind the ring): give it the launch's outcome.
-      Launch one = l;
-      one.members.assign(1, m);
-      shm::RingEntry le{};
-      if (readSlot(ring_, leader, &le) == SlotRead::kOk) {
-        markMembers(one, static_cast<shm::EntryState>(le.state), le.startMonoNs, le.endMonoNs,
-                    (le.flags & shm::kEntrySimulated) != 0);
-      }
+      markMember(m, l.outcome, l.startNs, l.endNs, l.simulated);
+    } else if (l.pairless) {
+      markMember(m, shm::EntryState::kUntracked, 0, 0, false);
+    } else if (l.started) {
+      markMember(m, shm::EntryState::kStarted, l.startNs, 0, false);
     }
-  } else if (returned && e.state != static_cast<uint8_t>(shm::EntryState::kError)) {
-    // Untracked (no event pair): completes when a later tracked launch on its stream does.
+  } else if (e.state != static_cast<uint8_t>(shm::EntryState::kError)) {
+    // No events (published kUntracked): placed in its stream's order, it completes when a later
+    // timed launch on the stream does.
     Launch l;
     l.leader = index;
     l.stream = e.stream;
@@ -635,86 +656,148 @@ void WatchdogLoop::adopt(uint64_t index, const shm::RingEntry& e) {
     l.firstEnqueueNs = e.enqueueMonoNs;
     l.op = op;
     l.members.push_back(m);
-    launches_[index] = std::move(l);
-    streams_[e.stream].push_back(index);
+    Launch& placed = launches_[index] = std::move(l);
+    queueOnStream(placed);
   }
 }
 
-bool WatchdogLoop::readLeader(uint64_t leader, uint32_t* state, uint32_t* pair) {
+bool WatchdogLoop::readLeader(uint64_t leader, uint32_t* state) {
   shm::RingEntry* slot = &ring_.entries[leader & ring_.ringMask];
   if (!beginUpdate(slot, leader)) return false;
-  TrackSlot& tr = gpu_.trackOf(leader);
-  *state = ld(tr.launchState);
-  *pair = ld(tr.pair);
+  *state = ld(gpu_.trackOf(leader).launchState);
   endUpdate(slot, leader);
   return true;
 }
 
-// The watchdog owns a finished launch's pair: take it out of the slot and back to the pool.
-void WatchdogLoop::consumePair(uint64_t leader) {
+// Reads a leader's launch state and, once the calling thread is done with the launch (launched,
+// failed, cancelled or untracked), takes its pair out of the slot: from then on the pair is ours
+// alone. False when the ring has replaced the leader (its launch is lost with it; the writer that
+// replaced it returned the pair).
+bool WatchdogLoop::takeLaunch(uint64_t leader, uint32_t* state, uint32_t* pair) {
   shm::RingEntry* slot = &ring_.entries[leader & ring_.ringMask];
-  if (!beginUpdate(slot, leader)) return;  // the writer that lapped it has recycled the pair
+  if (!beginUpdate(slot, leader)) return false;
   TrackSlot& tr = gpu_.trackOf(leader);
-  uint32_t pair = ld(tr.pair);
-  st(tr.pair, uint32_t{0});
+  *state = ld(tr.launchState);
+  *pair = 0;
+  if (*state != kLaunchNone && *state != kLaunchOpen && *state != kLaunchInCall) {
+    *pair = ld(tr.pair);
+    st(tr.pair, uint32_t{0});
+  }
   endUpdate(slot, leader);
-  gpu_.releasePair(pair);
+  return true;
 }
 
-void WatchdogLoop::markMembers(Launch& l, shm::EntryState state, int64_t startNs, int64_t endNs, bool simulated) {
-  for (const Member& m : l.members) {
-    shm::RingEntry* slot = &ring_.entries[m.index & ring_.ringMask];
-    if (!beginUpdate(slot, m.index)) continue;
+void WatchdogLoop::releasePair(Launch& l) {
+  gpu_.releasePair(l.pair);
+  l.pair = 0;
+}
+
+void WatchdogLoop::queueOnStream(Launch& l) {
+  std::deque<uint64_t>& q = streams_[l.stream];
+  auto pos = q.end();
+  while (pos != q.begin() && *std::prev(pos) > l.leader) --pos;
+  q.insert(pos, l.leader);
+  l.phase = Phase::kQueued;
+}
+
+// Applies `state` to one member's entry, never backwards (scheduled < untracked < started <
+// completed; an error or a capture stays), and keeps the exact counters even when the ring has
+// already replaced the entry.
+void WatchdogLoop::markMember(const Member& m, shm::EntryState state, int64_t startNs, int64_t endNs, bool simulated) {
+  auto rank = [](shm::EntryState s) {
+    switch (s) {
+      case shm::EntryState::kScheduled: return 0;
+      case shm::EntryState::kUntracked: return 1;
+      case shm::EntryState::kStarted: return 2;
+      case shm::EntryState::kCompleted: return 3;
+      default: return 4;  // error, captured: final
+    }
+  };
+  shm::RingEntry* slot = &ring_.entries[m.index & ring_.ringMask];
+  if (beginUpdate(slot, m.index)) {
     uint64_t* words = entryWords(slot);
     uint64_t os = ld(words[kWordOpState]);
     auto current = static_cast<shm::EntryState>((os >> 24) & 0xff);
-    if (current != shm::EntryState::kError) {
+    bool apply = state == shm::EntryState::kError ? rank(current) < 4 : rank(current) < rank(state);
+    if (apply) {
       os = (os & ~(uint64_t{0xff} << 24)) | (uint64_t{static_cast<uint8_t>(state)} << 24);
+      if (simulated) os |= uint64_t{shm::kEntrySimulated} << 32;
+      st(words[kWordOpState], os);
+      if (startNs != 0) st(words[kWordStart], static_cast<uint64_t>(startNs));
+      if (endNs != 0) st(words[kWordEnd], static_cast<uint64_t>(endNs));
     }
-    if (simulated) os |= uint64_t{shm::kEntrySimulated} << 32;
-    st(words[kWordOpState], os);
-    if (startNs != 0) st(words[kWordStart], static_cast<uint64_t>(startNs));
-    if (endNs != 0) st(words[kWordEnd], static_cast<uint64_t>(endNs));
     endUpdate(slot, m.index);
-    if (state != shm::EntryState::kStarted && state != shm::EntryState::kCompleted) continue;
-    // Exact counters, whatever the ring later evicts.
-    bool completed = state == shm::EntryState::kCompleted;
-    if (completed) progressNs_ = std::max(progressNs_, m.enqueueNs);
-    if (m.p2p) {
-      if (m.p2pSlot != 0 && m.p2pSeq >= 0) {
-        shm::P2PSlot& p = ring_.p2p[m.p2pSlot - 1];
-        storeMax(p.lastStartedSeq, m.p2pSeq);
-        if (completed) storeMax(p.lastCompletedSeq, m.p2pSeq);
-      }
-    } else if (m.comm < ring_.header->commCapacity) {
-      shm::CommSlot& c = ring_.comms[m.comm];
-      if (gpu_.timing == shm::TimingMode::kFull) storeMax(c.lastStartedSeq, m.seq);
-      if (completed) storeMax(c.lastCompletedSeq, m.seq);
-    }
   }
+  if (state != shm::EntryState::kStarted && state != shm::EntryState::kCompleted) return;
+  // Exact counters, whatever the ring evicts.
+  // Starts are only seen with start events (NCCLFR_TIMING=full); otherwise they stay -1.
+  bool completed = state == shm::EntryState::kCompleted;
+  bool full = gpu_.timing == shm::TimingMode::kFull;
+  if (completed) progressNs_ = std::max(progressNs_, m.enqueueNs);
+  if (m.p2p) {
+    if (m.p2pSlot != 0 && m.p2pSeq >= 0) {
+      shm::P2PSlot& p = ring_.p2p[m.p2pSlot - 1];
+      if (full) storeMax(p.lastStartedSeq, m.p2pSeq);
+      if (completed) storeMax(p.lastCompletedSeq, m.p2pSeq);
+    }
+  } else if (m.comm < ring_.header->commCapacity) {
+    shm::CommSlot& c = ring_.comms[m.comm];
+    if (full) storeMax(c.lastStartedSeq, m.seq);
+    if (completed) storeMax(c.lastCompletedSeq, m.seq);
+  }
+}
+
+void WatchdogLoop::markMembers(Launch& l, shm::EntryState state, int64_t startNs, int64_t endNs, bool simulated) {
+  for (const Member& m : l.members) markMember(m, state, startNs, endNs, simulated);
 }
 
 void WatchdogLoop::finishLaunch(Launch& l, shm::EntryState state, int64_t startNs, int64_t endNs, bool simulated) {
   markMembers(l, state, startNs, endNs, simulated);
-  if (!l.pairless) consumePair(l.leader);
+  releasePair(l);
   l.phase = Phase::kDone;
+  l.outcome = state;
+  l.simulated = simulated;
+  if (startNs != 0) l.startNs = startNs;
+  l.endNs = endNs;
+}
+
+// The calling thread could attach no events after all (none left at ncclGroupEnd, a record that
+// failed): the members say so, and the launch stays in its stream's order to complete when a later
+// timed launch does.
+void WatchdogLoop::becomeUntracked(Launch& l) {
+  releasePair(l);
+  l.pairless = true;
+  l.deferred = false;
+  markMembers(l, shm::EntryState::kUntracked, 0, 0, false);
 }
 
 void WatchdogLoop::advanceOpenLaunches() {
-  for (auto& [leader, l] : launches_) {
-    if (l.phase != Phase::kOpen) continue;
-    uint32_t state = 0, pair = 0;
-    if (!readLeader(leader, &state, &pair)) {
-      l.phase = Phase::kDone;  // lapped: its outcome is lost with it
+  // In ring order, so that launches reach their stream's queue in order (queueOnStream sorts too:
+  // holes are adopted late).
+  for (auto it = open_.begin(); it != open_.end();) {
+    auto lt = launches_.find(*it);
+    if (lt == launches_.end() || lt->second.phase != Phase::kOpen) {
+      it = open_.erase(it);
       continue;
     }
+    Launch& l = lt->second;
+    uint32_t state = 0, pair = 0;
+    if (!takeLaunch(l.leader, &state, &pair)) {
+      l.phase = Phase::kDone;  // lapped before it was launched: its outcome is lost with it
+      it = open_.erase(it);
+      continue;
+    }
+    if (state == kLaunchNone || state == kLaunchOpen || state == kLaunchInCall) {
+      ++it;  // its group has not ended, or the call has not returned
+      continue;
+    }
+    l.pair = pair;
     switch (state) {
       case kLaunchRecorded:
       case kLaunchDeferred:
-        l.pair = pair;
         l.deferred = state == kLaunchDeferred;
-        l.phase = Phase::kQueued;
-        streams_[l.stream].push_back(leader);
+        if (l.pair == 0) becomeUntracked(l);
+        queueOnStream(l);
         break;
       case kLaunchFailed:
         finishLaunch(l, shm::EntryState::kError, 0, 0, false);
@@ -722,90 +805,110 @@ void WatchdogLoop::advanceOpenLaunches() {
       case kLaunchCancelled:
         finishLaunch(l, shm::EntryState::kCompleted, 0, 0, true);
         break;
-      case kLaunchUntracked:
-        consumePair(leader);
-        l.phase = Phase::kDone;
-        break;
-      default:  // open group or still inside the call
+      default:  // kLaunchUntracked
+        becomeUntracked(l);
+        queueOnStream(l);
         break;
     }
+    it = open_.erase(it);
   }
 }
 
-void WatchdogLoop::advanceStreams(int64_t now) {
-  const CudaDriver* cu = gpu_.cu;
-  bool full = gpu_.timing == shm::TimingMode::kFull;
-  for (auto& [stream, q] : streams_) {
-    while (!q.empty()) {
-      auto it = launches_.find(q.front());
-      if (it == launches_.end() || it->second.phase == Phase::kDone) {
-        q.pop_front();
-        continue;
-      }
-      Launch& l = it->second;
-      if (l.pairless) {
-        // Completed once a later tracked launch on the same stream has.
-        bool done = false;
-        for (size_t k = 1; k < q.size(); ++k) {
-          auto jt = launches_.find(q[k]);
-          if (jt == launches_.end() || jt->second.pairless) continue;
-          Launch& later = jt->second;
-          if (later.phase == Phase::kDone) {
-            done = true;
-          } else if (!later.deferred && later.pair != 0) {
-            done = queryEvent(later.ctx, gpu_.pairOf(later.pair).end) == 1;
-          }
-          break;
-        }
-        if (!done) break;
-        markMembers(l, shm::EntryState::kCompleted, 0, 0, false);
-        l.phase = Phase::kDone;
-        q.pop_front();
-        continue;
-      }
-      if (l.pair == 0) {
-        l.phase = Phase::kDone;
-        q.pop_front();
-        continue;
-      }
-      EventPair& events = gpu_.pairOf(l.pair);
-      if (full && !l.started) {
-        int s = queryEvent(l.ctx, events.start);
-        if (s == 1) {
-          l.started = true;
-          markMembers(l, shm::EntryState::kStarted, eventHostNs(l.ctx, events.start, now), 0, false);
-        }
-      }
-      if (l.deferred) {
-        uint32_t state = 0, pair = 0;
-        if (!readLeader(l.leader, &state, &pair)) {
-          l.phase = Phase::kDone;
-          q.pop_front();
-          continue;
-        }
-        if (state == kLaunchDeferred) break;  // end not on the stream yet
-        if (state != kLaunchRecorded) {
-          consumePair(l.leader);
-          l.phase = Phase::kDone;
-          q.pop_front();
-          continue;
-        }
-        l.deferred = false;
-      }
-      int e = queryEvent(l.ctx, events.end);
-      if (e == 0) break;
-      if (e < 0) {
-        finishLaunch(l, shm::EntryState::kError, 0, 0, false);
-      } else {
-        int64_t startNs = 0;
-        if (full && !l.started && queryEvent(l.ctx, events.start) == 1) startNs = eventHostNs(l.ctx, events.start, now);
-        finishLaunch(l, shm::EntryState::kCompleted, startNs, eventHostNs(l.ctx, events.end, now), false);
-      }
-      streamLastDone_[stream] = now;
-      q.pop_front();
+bool WatchdogLoop::pollLaunch(Launch& l, const std::deque<uint64_t>& q, size_t pos, int64_t now) {
+  if (l.deferred) {
+    // Non-blocking: the end event goes on the stream when ncclCommGetAsyncError reports success.
+    uint32_t state = 0;
+    if (!readLeader(l.leader, &state)) {
+      // Replaced by the ring while deferred: nobody can record its end any more.
+      releasePair(l);
+      l.phase = Phase::kDone;
+      return true;
+    }
+    if (state == kLaunchRecorded) {
+      l.deferred = false;
+    } else if (state != kLaunchDeferred) {
+      becomeUntracked(l);
     }
   }
-  (void)cu;
+  if (l.pairless) {
+    // Completed once a later timed launch on the stream has (stream order).
+    for (size_t k = pos + 1; k < q.size(); ++k) {
+      auto jt = launches_.find(q[k]);
+      if (jt == launches_.end() || jt->second.pairless) continue;
+      const Launch& later = jt->second;
+      bool done = (later.phase == Phase::kDone && later.outcome == shm::EntryState::kCompleted) ||
+                  (later.phase != Phase::kDone && !later.deferred && later.pair != 0 && queryEvent(later.ctx, gpu_.pairOf(later.pair).end) == 1);
+      if (!done) return false;
+      markMembers(l, shm::EntryState::kCompleted, 0, 0, false);
+      l.phase = Phase::kDone;
+      l.outcome = shm::EntryState::kCompleted;
+      return true;
+    }
+    return false;
+  }
+  EventPair& events = gpu_.pairOf(l.pair);
+  bool full = gpu_.timing == shm::TimingMode::kFull;
+  if (full && !l.started && queryEvent(l.ctx, events.start) == 1) {
+    l.started = true;
+    l.startNs = eventHostNs(l.ctx, events.start, now);
+    markMembers(l, shm::EntryState::kStarted, l.startNs, 0, false);
+  }
+  if (l.deferred) return false;  // its end is not on the stream yet
+  int e = queryEvent(l.ctx, events.end);
+  if (e == 0) return false;
+  if (e < 0) {
+    finishLaunch(l, shm::EntryState::kError, 0, 0, false);
+  } else {
+    int64_t startNs = l.startNs;
+    if (full && !l.started && queryEvent(l.ctx, events.start) == 1) startNs = eventHostNs(l.ctx, events.start, now);
+    finishLaunch(l, shm::EntryState::kCompleted, startNs, eventHostNs(l.ctx, events.end, now), false);
+  }
+  streamLastDone_[l.stream] = now;
+  return true;
+}
+
+void WatchdogLoop::advanceStreams(int64_t now, bool exhaustive) {
+  for (auto& [stream, q] : streams_) {
+    // In stream order: once one launch is pending, the ones behind it are too.
+    while (!q.empty()) {
+      auto it = launches_.find(q.front());
+      if (it == launches_.end() || it->second.phase == Phase::kDone || pollLaunch(it->second, q, 0, now)) {
+        q.pop_front();
+        continue;
+      }
+      break;
+    }
+    if (!exhaustive || q.size() < 2) continue;
+    // The dump's final look at everything behind the pending front, from the back: a launch is
+    // what its own events say, and an untimed one completes when a later timed one has.
+    bool laterDone = false;
+    for (size_t k = q.size(); k-- > 1;) {
+      auto it = launches_.find(q[k]);
+      if (it == launches_.end() || it->second.phase == Phase::kDone) continue;
+      Launch& l = it->second;
+      if (l.pairless) {
+        if (laterDone) {
+          markMembers(l, shm::EntryState::kCompleted, 0, 0, false);
+          l.phase = Phase::kDone;
+          l.outcome = shm::EntryState::kCompleted;
+        }
+        continue;
+      }
+      laterDone |= pollLaunch(l, q, k, now) && l.outcome == shm::EntryState::kCompleted;
+    }
+    if (laterDone) {
+      auto it = launches_.find(q.front());
+      if (it != launches_.end() && it->second.phase != Phase::kDone && it->second.pairless) {
+        markMembers(it->second, shm::EntryState::kCompleted, 0, 0, false);
+        it->second.phase = Phase::kDone;
+        it->second.outcome = shm::EntryState::kCompleted;
+      }
+    }
+    std::erase_if(q, [&](uint64_t leader) {
+      auto it = launches_.find(leader);
+      return it == launches_.end() || it->second.phase == Phase::kDone;
+    });
+  }
 }
 
 void WatchdogLoop::checkReturned() {
@@ -828,10 +931,14 @@ void WatchdogLoop::pruneDone() {
   uint64_t capacity = uint64_t{ring_.ringMask} + 1;
   // Keep finished launches around while late members may still be drained (they were appended
   // before their launch finished, so at most a ring's length behind).
+  // A launch still queued when the ring replaces its entries is kept until it finishes (or too
+  // many are kept): its communicator's counters must still move when it does.
+  bool crowded = launches_.size() > 4 * capacity;
   for (auto it = launches_.begin(); it != launches_.end();) {
-    const Launch& l = it->second;
+    Launch& l = it->second;
     bool lapped = drained_ > capacity && l.leader < drained_ - capacity;
-    if ((l.phase == Phase::kDone && (lapped || launches_.size() > 4 * capacity)) || lapped) {
+    if ((l.phase == Phase::kDone && (lapped || crowded)) || (lapped && crowded)) {
+      releasePair(l);
       it = launches_.erase(it);
     } else {
       ++it;
@@ -846,9 +953,12 @@ void WatchdogLoop::pruneDone() {
 }
 
 bool WatchdogLoop::anyPending() const {
-  if (!inCall_.empty()) return true;
-  for (const auto& [leader, l] : launches_) {
-    if (l.phase != Phase::kDone && !l.pairless) return true;
+  if (!inCall_.empty() || !open_.empty()) return true;
+  for (const auto& [stream, q] : streams_) {
+    for (uint64_t leader : q) {
+      auto it = launches_.find(leader);
+      if (it != launches_.end() && it->second.phase != Phase::kDone && !it->second.pairless) return true;
+    }
   }
   return false;
 }
@@ -1078,10 +1188,11 @@ bool WatchdogLoop::joinOrStart(DumpCause cause, const std::string& detail, bool 
 }
 
 bool WatchdogLoop::writeDump(DumpCause cause, const std::string& detail) {
-  // The freshest view: whatever completed up to now is in the dump as completed.
+  // The freshest view: every outstanding event is polled once more, so whatever completed up to
+  // now is in the dump as completed (and what started, as started).
   drainRing();
   advanceOpenLaunches();
-  advanceStreams(monoNowNs());
+  advanceStreams(monoNowNs(), true);
   snapshotPending();
   DumpRequest q;
   q.reason = reasonOf(cause);

@@ -25,7 +25,14 @@
 namespace ncclfr::shm {
 
 inline constexpr char kMagic[8] = {'N', 'C', 'C', 'L', 'F', 'R', 'S', '\0'};
-inline constexpr uint16_t kMajor = 1;
+// History (a ring left in /dev/shm by an older build must never be read with a newer layout):
+//   1.0  first layout: RingEntry held root at offset 80, result at 84, callDurationNs at 88;
+//        `head` counted calls.
+//   2.0  RingEntry::returned (one word at 80: result, duration, lap) moved root to 88; `head`
+//        counts positions reserved in blocks; EntryState::kUntracked. The change shipped at first
+//        without a new major, so salvage read 1.0 rings' call durations as roots: a reader must
+//        refuse any major but its own.
+inline constexpr uint16_t kMajor = 2;
 inline constexpr uint16_t kMinor = 0;
 // Ring files are named "<kFilePrefix><pid>-<start ticks><kFileSuffix>" so that a pid reused after
 // its first owner died still gets a new file; readers take no meaning from the name.
@@ -39,7 +46,11 @@ enum class Op : uint8_t {
   kAllToAll = 6, kGather = 7, kScatter = 8, kSend = 9, kRecv = 10,
 };
 inline constexpr int kOpCount = 11;
-enum class EntryState : uint8_t { kScheduled = 0, kStarted = 1, kCompleted = 2, kError = 3, kCaptured = 4 };
+// kUntracked: GPU timing was asked for but the call got no CUDA events (pool dry, too many
+// contexts or group streams, a driver error): its GPU progress is unknown, not "not started".
+enum class EntryState : uint8_t {
+  kScheduled = 0, kStarted = 1, kCompleted = 2, kError = 3, kCaptured = 4, kUntracked = 5,
+};
 enum class CommState : uint32_t {
   kInitializing = 0, kLive = 1, kFinalized = 2, kDestroyed = 3, kAborted = 4, kRevoked = 5, kInitFailed = 6,
 };

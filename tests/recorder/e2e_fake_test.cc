@@ -1,8 +1,10 @@
 // End-to-end tests of libncclfr.so preloaded into real processes, over the test-only fake NCCL
-// (tests/recorder/fake_nccl.cc): no GPU and no sim/ needed, so timing is host-only. They cover the
-// interposition (every call once, NCCL's internal calls not twice), the ring and its counters, every
-// trigger that needs no GPU, signals, fork, salvage, and degradation. The GPU side (events, device
-// stalls) is tested on sim/ in e2e_sim_test.cc.
+// (tests/recorder/fake_nccl.cc): no GPU and no sim/ needed, so timing is host-only unless a test
+// adds the fake CUDA driver (tests/recorder/fake_cuda.cc: events complete when recorded, and can be
+// made to run out). They cover the interposition (every call once, NCCL's internal calls not twice),
+// the ring and its counters, every trigger that needs no GPU, signals, fork, salvage (field by field
+// against the live dump), untracked calls, and degradation. The GPU side (events, device stalls) is
+// tested on sim/ in e2e_sim_test.cc.
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
@@ -11,10 +13,12 @@
 #include <set>
 
 #include "comm_hash.h"
+#include "dump_invariants.h"
 #include "process_harness.h"
 
 using namespace rectest;
 using ncclfr::schema::DumpReason;
+using ncclfr::schema::EntryState;
 using ncclfr::schema::Op;
 
 namespace {
@@ -47,6 +51,78 @@ std::vector<std::string> jobArgs(const Workspace& w, const std::string& scenario
                                 "--scenario", scenario, "--calls", std::to_string(calls)};
   a.insert(a.end(), extra.begin(), extra.end());
   return a;
+}
+
+// The fake NCCL with the fake CUDA driver (events that complete when recorded): GPU timing is on.
+std::map<std::string, std::string> gpuJobEnv(const Workspace& w, const std::string& job) {
+  auto env = jobEnv(w, job);
+  env["LD_LIBRARY_PATH"] = std::string(NCCLFR_TEST_FAKE_NCCL_DIR) + ":" + NCCLFR_TEST_FAKE_CUDA_DIR + ":" +
+                           NCCLFR_TEST_CUDA_LIB_DIR;
+  return env;
+}
+
+// Runs `ncclfr salvage` over the workspace's rings into `out`; the salvaged dumps.
+std::vector<std::unique_ptr<ncclfr::DumpFile>> salvageInto(const Workspace& w, const std::string& out) {
+  Process salvage({NCCLFR_TEST_CLI, "salvage", "--shm-dir", w.shm(), "-o", out}, {}, w.path("s-out"), w.path("s-err"));
+  REQUIRE(salvage.wait());
+  INFO(salvage.out() + salvage.err());
+  REQUIRE(salvage.exitedWith(0));
+  return dumpsIn(out);
+}
+
+// Every field of every entry, and every counter, of two dumps of one ring.
+void requireSameRing(ncclfr::schema::Dump::Reader a, ncclfr::schema::Dump::Reader b) {
+  auto ea = a.getEntries(), eb = b.getEntries();
+  REQUIRE(ea.size() == eb.size());
+  for (unsigned i = 0; i < ea.size(); ++i) {
+    INFO("entry " << i);
+    auto x = ea[i], y = eb[i];
+    CHECK(x.getComm() == y.getComm());
+    CHECK(x.getOp() == y.getOp());
+    CHECK(x.getState() == y.getState());
+    CHECK(x.getDtype() == y.getDtype());
+    CHECK(x.getRedOp() == y.getRedOp());
+    CHECK(x.getRoot() == y.getRoot());
+    CHECK(x.getSeq() == y.getSeq());
+    CHECK(x.getP2pSeq() == y.getP2pSeq());
+    CHECK(x.getOpSeq() == y.getOpSeq());
+    CHECK(x.getGroupId() == y.getGroupId());
+    CHECK(x.getCount() == y.getCount());
+    CHECK(x.getStream() == y.getStream());
+    CHECK(x.getEnqueueMonoNs() == y.getEnqueueMonoNs());
+    CHECK(x.getStartMonoNs() == y.getStartMonoNs());
+    CHECK(x.getEndMonoNs() == y.getEndMonoNs());
+    CHECK(x.getThreadId() == y.getThreadId());
+    CHECK(x.getResult() == y.getResult());
+    CHECK(x.getStackIndex() == y.getStackIndex());
+    CHECK(x.getCallDurationNs() == y.getCallDurationNs());
+  }
+  auto ca = a.getComms(), cb = b.getComms();
+  REQUIRE(ca.size() == cb.size());
+  for (unsigned i = 0; i < ca.size(); ++i) {
+    CHECK(ca[i].getId() == cb[i].getId());
+    CHECK(ca[i].getLastEnqueuedSeq() == cb[i].getLastEnqueuedSeq());
+    CHECK(ca[i].getLastStartedSeq() == cb[i].getLastStartedSeq());
+    CHECK(ca[i].getLastCompletedSeq() == cb[i].getLastCompletedSeq());
+    CHECK(ca[i].getTotalEntries() == cb[i].getTotalEntries());
+    REQUIRE(ca[i].getP2p().size() == cb[i].getP2p().size());
+    for (unsigned k = 0; k < ca[i].getP2p().size(); ++k) {
+      auto p = ca[i].getP2p()[k], q = cb[i].getP2p()[k];
+      CHECK(p.getPeer() == q.getPeer());
+      CHECK(p.getSend() == q.getSend());
+      CHECK(p.getLastEnqueuedSeq() == q.getLastEnqueuedSeq());
+      CHECK(p.getLastStartedSeq() == q.getLastStartedSeq());
+      CHECK(p.getLastCompletedSeq() == q.getLastCompletedSeq());
+    }
+  }
+}
+
+void requireSound(ncclfr::schema::Dump::Reader d, bool clean) {
+  auto report = checkDumpInvariants(d, clean);
+  std::string all;
+  for (const auto& p : report.problems) all += p + "\n";
+  INFO(all);
+  CHECK(report.problems.empty());
 }
 
 // Lines ncclfr printed, leaving out the one about this machine having no CUDA driver (the fake NCCL
@@ -567,6 +643,106 @@ TEST_CASE("CUDA-graph capture: captured calls are recorded as such and the captu
   auto c = d.getComms()[0];
   CHECK(c.getLastEnqueuedSeq() == 2 * kRounds - 1);
   CHECK(c.getLastCompletedSeq() == 2 * kRounds - 2);  // the last all-reduce on the normal stream
+}
+
+TEST_CASE("a salvaged ring's entries equal the live dump's, field by field") {
+  Workspace w;
+  auto env = gpuJobEnv(w, "same");
+  env["NCCLFR_DUMP_SIGNAL"] = "SIGUSR2";
+  constexpr int kRounds = 25;
+  Process p(jobArgs(w, "busy", kRounds), env, w.path("out"), w.path("err"));
+  REQUIRE(waitUntil([&] { return p.outContains("ready"); }));
+  p.signal(SIGUSR2);
+  REQUIRE(waitUntil([&] { return countDumps(w.dumps()) == 1; }));
+  p.signal(SIGKILL);
+  REQUIRE(p.wait());
+  auto live = dumpsIn(w.dumps());
+  auto salvaged = salvageInto(w, w.path("salvaged"));
+  REQUIRE(live.size() == 1);
+  REQUIRE(salvaged.size() == 1);
+  auto a = live[0]->dump(), b = salvaged[0]->dump();
+  CHECK(b.getInfo().getReason() == DumpReason::SALVAGED);
+  REQUIRE(a.getEntries().size() == 7 * kRounds);
+  requireSameRing(a, b);
+  // What the calls were: roots and peers are the job's, and every call completed on the "GPU".
+  for (auto e : a.getEntries()) {
+    CHECK(e.getState() == EntryState::COMPLETED);
+    CHECK(e.getStartMonoNs() > 0);
+    bool rooted = e.getOp() == Op::BROADCAST || e.getOp() == Op::REDUCE || e.getOp() == Op::SEND || e.getOp() == Op::RECV;
+    CHECK(e.getRoot() == (rooted ? 0 : -1));
+  }
+  requireSound(a, true);
+  requireSound(b, true);
+}
+
+TEST_CASE("calls the recorder could attach no CUDA events to are untracked, in live dumps and in salvage") {
+  // 0 events: the context's set-up fails; 1: only the watchdog's reference event, the pool stays
+  // empty and the calling threads cannot make pairs either.
+  for (const char* limit : {"0", "1"}) {
+    INFO("FAKE_CUDA_EVENT_LIMIT=" << limit);
+    Workspace w;
+    auto env = gpuJobEnv(w, std::string("untracked") + limit);
+    env["FAKE_CUDA_EVENT_LIMIT"] = limit;
+    env["NCCLFR_DUMP_SIGNAL"] = "SIGUSR2";
+    constexpr int kRounds = 6;
+    Process p(jobArgs(w, "busy", kRounds), env, w.path("out"), w.path("err"));
+    REQUIRE(waitUntil([&] { return p.outContains("ready"); }));
+    // The watchdog says it once, at its next look.
+    std::string warning = std::string(limit) == "0" ? "cannot set up CUDA events" : "CUDA events ran short";
+    CHECK(waitUntil([&] { return countLines(p.err(), warning) == 1; }));
+    p.signal(SIGUSR2);
+    REQUIRE(waitUntil([&] { return countDumps(w.dumps()) == 1; }));
+    p.signal(SIGKILL);
+    REQUIRE(p.wait());
+    CHECK(countLines(p.err(), warning) == 1);
+    auto live = dumpsIn(w.dumps());
+    auto salvaged = salvageInto(w, w.path("salvaged"));
+    REQUIRE(live.size() == 1);
+    REQUIRE(salvaged.size() == 1);
+    for (auto* f : {live[0].get(), salvaged[0].get()}) {
+      auto d = f->dump();
+      CHECK(d.getProcess().getTiming() == ncclfr::schema::TimingMode::FULL);
+      REQUIRE(d.getEntries().size() == 7 * kRounds);
+      for (auto e : d.getEntries()) {
+        CHECK(e.getState() == EntryState::UNTRACKED);
+        CHECK(e.getStartMonoNs() == 0);
+        CHECK(e.getEndMonoNs() == 0);
+        CHECK(e.getCallDurationNs() > 0);
+      }
+      CHECK(d.getComms()[0].getLastStartedSeq() == -1);
+      CHECK(d.getComms()[0].getLastCompletedSeq() == -1);
+      requireSound(d, false);
+    }
+    requireSameRing(live[0]->dump(), salvaged[0]->dump());
+  }
+}
+
+TEST_CASE("an event pool that runs dry: untimed calls complete when a later timed one on their stream does") {
+  // One event pair in all: the first call gets it, most later ones none until the watchdog hands
+  // it back. An untracked call followed by a completed timed one on its stream has completed too.
+  Workspace w;
+  auto env = gpuJobEnv(w, "dry");
+  env["FAKE_CUDA_EVENT_LIMIT"] = "3";
+  env["NCCLFR_DUMP_ON_EXIT"] = "1";
+  constexpr int kRounds = 40;
+  Process p(jobArgs(w, "exact", kRounds), env, w.path("out"), w.path("err"));
+  REQUIRE(p.wait());
+  INFO(p.err());
+  REQUIRE(p.exitedWith(0));
+  CHECK(countLines(p.err(), "CUDA events ran short") == 1);
+  auto dumps = dumpsIn(w.dumps());
+  REQUIRE(dumps.size() == 1);
+  auto d = dumps[0]->dump();
+  REQUIRE(d.getEntries().size() == 7 * kRounds);
+  int untracked = 0, timed = 0;
+  for (auto e : d.getEntries()) {
+    untracked += e.getState() == EntryState::UNTRACKED;
+    timed += e.getState() == EntryState::COMPLETED && e.getEndMonoNs() > 0;
+    CHECK((e.getState() == EntryState::UNTRACKED || e.getState() == EntryState::COMPLETED));
+  }
+  CHECK(timed >= 1);
+  CHECK(untracked >= 1);
+  requireSound(d, false);
 }
 
 TEST_CASE("communicator ids follow NCCL's commHash for ncclCommInitAll, splits and shrinks") {

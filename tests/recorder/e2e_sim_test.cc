@@ -2,12 +2,16 @@
 // LD_PRELOAD, as users run them, with GPU timing through sim/'s CUDA driver (events, streams).
 // They cover what needs real NCCL semantics between ranks: exactness across ranks with GPU times,
 // a host stall (the stalled rank's dump exists thanks to the peer trigger), a device stall, and a
-// SIGKILLed rank whose ring `ncclfr salvage` recovers whole.
+// SIGKILLed rank whose ring `ncclfr salvage` recovers whole; and, on the PyTorch-like 8-rank
+// tensor/data-parallel job (one stream per communicator, streams ordered through events), that every
+// dump keeps stream order and exact counters (dump_invariants.h): clean, with several threads, with
+// a host stall and with a device stall.
 #include <catch2/catch.hpp>
 
 #include <map>
 #include <set>
 
+#include "dump_invariants.h"
 #include "process_harness.h"
 
 using namespace rectest;
@@ -55,6 +59,52 @@ std::string firstIncident(const std::vector<std::unique_ptr<ncclfr::DumpFile>>& 
     if (first.empty() || id < first) first = id;
   }
   return first;
+}
+
+// The number of dumps of the first incident (a slow rank's later stall could start a second).
+size_t firstIncidentDumps(const std::string& dir) {
+  if (countDumps(dir) == 0) return 0;
+  auto files = dumpsIn(dir);
+  return byRank(files, firstIncident(files)).size();
+}
+
+void requireSound(const std::map<int, ncclfr::schema::Dump::Reader>& ranks, bool clean) {
+  int behind = 0;
+  std::string all;
+  for (auto& [rank, d] : ranks) {
+    auto report = checkDumpInvariants(d, clean);
+    behind += report.pendingBehindCompleted;
+    for (size_t i = 0; i < report.problems.size() && i < 20; ++i) all += report.problems[i] + "\n";
+  }
+  INFO(all);
+  CHECK(behind == 0);
+  CHECK(all.empty());
+}
+
+// The 8-rank tensor/data-parallel job of the demo: TP groups of 2, DP groups of 4.
+constexpr int kTpDpRanks = 8;
+std::vector<std::string> tpDpJob(std::vector<std::string> extra) {
+  std::vector<std::string> a = {NCCLFR_TEST_NCCL_JOB, "--layout", "tp-dp", "--tp", "2", "--step-ms", "1", "--quiet"};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+unsigned commNamed(ncclfr::schema::Dump::Reader d, const std::string& name) {
+  auto comms = d.getComms();
+  for (unsigned i = 0; i < comms.size(); ++i) {
+    if (name == comms[i].getName().cStr()) return i;
+  }
+  FAIL("no communicator named " << name);
+  return 0;
+}
+
+// The entry of collective `seq` on communicator `comm`.
+ncclfr::schema::Entry::Reader collective(ncclfr::schema::Dump::Reader d, unsigned comm, int64_t seq) {
+  for (auto e : d.getEntries()) {
+    if (e.getComm() == comm && e.getOp() != Op::SEND && e.getOp() != Op::RECV && e.getSeq() == seq) return e;
+  }
+  FAIL("rank " << d.getProcess().getGlobalRank() << " has no collective " << seq << " on comm " << comm);
+  return d.getEntries()[0];
 }
 
 }  // namespace
@@ -240,4 +290,113 @@ TEST_CASE("sim: a SIGKILLed rank's ring is salvaged whole") {
   CHECK(d.getEntries().size() == total);
   CHECK(d.getInfo().getTotalEntries() == total);
   CHECK(total > 10);
+}
+
+// The regression tests for lost completions: on the tensor/data-parallel job, launches that became
+// visible to the watchdog together were queued on their streams out of order, and the ones that
+// landed behind a later, pending launch were never polled again: about 95 calls per 8-rank run
+// stayed "scheduled" although their streams had long passed them.
+
+TEST_CASE("sim: tp-dp, 8 ranks, clean run: every call completed, in stream order, counters exact") {
+  Workspace w;
+  auto env = simEnv(w);
+  env["NCCLFR_DUMP_ON_EXIT"] = "1";
+  Process job(simrun(kTpDpRanks, "tpdp-clean", tpDpJob({"--steps", "20"})), env, w.path("out"), w.path("err"));
+  REQUIRE(job.wait(std::chrono::seconds(120)));
+  INFO(job.describe() + "\n" + job.err());
+  REQUIRE(job.exitedWith(0));
+  auto files = dumpsIn(w.dumps());
+  auto ranks = byRank(files, "");
+  REQUIRE(ranks.size() == kTpDpRanks);
+  for (auto& [rank, d] : ranks) {
+    CHECK(d.getInfo().getReason() == DumpReason::EXIT);
+    // 20 steps: tp all-gather + reduce-scatter, a send/recv pair, the dp all-reduce, and a
+    // broadcast every fifth step.
+    CHECK(d.getEntries().size() == 20 * 5 + 4);
+  }
+  requireSound(ranks, true);
+}
+
+TEST_CASE("sim: tp-dp, 8 ranks, three threads on their own communicators: every call completed, in stream order") {
+  Workspace w;
+  auto env = simEnv(w);
+  env["NCCLFR_DUMP_ON_EXIT"] = "1";
+  Process job(simrun(kTpDpRanks, "tpdp-threads", tpDpJob({"--steps", "12", "--threads", "3"})), env, w.path("out"),
+              w.path("err"));
+  REQUIRE(job.wait(std::chrono::seconds(120)));
+  INFO(job.describe() + "\n" + job.err());
+  REQUIRE(job.exitedWith(0));
+  auto files = dumpsIn(w.dumps());
+  auto ranks = byRank(files, "");
+  REQUIRE(ranks.size() == kTpDpRanks);
+  for (auto& [rank, d] : ranks) {
+    std::set<uint32_t> threads;
+    for (auto e : d.getEntries()) threads.insert(e.getThreadId());
+    CHECK(threads.size() == 3);
+    CHECK(d.getEntries().size() == 12 * 5 + 3 + 2 * 12);
+  }
+  requireSound(ranks, true);
+}
+
+TEST_CASE("sim: tp-dp, 8 ranks, a host stall: every dump in stream order, the stalled rank finished all it issued") {
+  Workspace w;
+  constexpr int kStalled = 5, kStep = 6;
+  Process job(simrun(kTpDpRanks, "tpdp-host",
+                     tpDpJob({"--steps", "40", "--fault", "host_stall", "--fault-rank", std::to_string(kStalled),
+                              "--fault-step", std::to_string(kStep), "--fault-comm", "tp"})),
+              simEnv(w), w.path("out"), w.path("err"));
+  REQUIRE(waitUntil([&] { return firstIncidentDumps(w.dumps()) >= kTpDpRanks; }, std::chrono::seconds(90)));
+  auto files = dumpsIn(w.dumps());
+  auto ranks = byRank(files, firstIncident(files));
+  INFO(job.err());
+  REQUIRE(ranks.size() == kTpDpRanks);
+  requireSound(ranks, false);
+  // The stalled rank waited for every step it began: everything it issued completed.
+  auto stalled = ranks.at(kStalled);
+  for (auto e : stalled.getEntries()) CHECK(e.getState() == EntryState::COMPLETED);
+  // Its tensor-parallel partner's all-gather of that step started and waits for it.
+  auto partner = ranks.at(kStalled ^ 1);
+  auto gather = collective(partner, commNamed(partner, "tp"), 2 * kStep);
+  CHECK(gather.getOp() == Op::ALL_GATHER);
+  CHECK(gather.getState() == EntryState::STARTED);
+  job.signal(SIGTERM);
+  CHECK(job.wait());
+}
+
+TEST_CASE("sim: tp-dp, 8 ranks, a device stall: the stalled rank's call never started, its peers' did") {
+  Workspace w;
+  constexpr int kStalled = 3, kStep = 6;  // not a broadcast step: the stall is the dp all-reduce's alone
+  Process job(simrun(kTpDpRanks, "tpdp-device",
+                     tpDpJob({"--steps", "40", "--fault", "device_stall", "--fault-rank", std::to_string(kStalled),
+                              "--fault-step", std::to_string(kStep), "--fault-comm", "dp"})),
+              simEnv(w), w.path("out"), w.path("err"));
+  REQUIRE(waitUntil([&] { return firstIncidentDumps(w.dumps()) >= kTpDpRanks; }, std::chrono::seconds(90)));
+  auto files = dumpsIn(w.dumps());
+  auto ranks = byRank(files, firstIncident(files));
+  INFO(job.err());
+  REQUIRE(ranks.size() == kTpDpRanks);
+  requireSound(ranks, false);
+  // A never-ending "kernel" sits on the stalled rank's dp stream in front of the all-reduce of step
+  // kStep: the all-reduce was issued and never started there; on its dp peers it started and waits.
+  for (auto& [rank, d] : ranks) {
+    if (rank % 2 != kStalled % 2) continue;
+    INFO("rank " << rank);
+    unsigned dp = commNamed(d, "dp");
+    auto frontier = collective(d, dp, kStep);
+    CHECK(frontier.getOp() == Op::ALL_REDUCE);
+    auto comm = d.getComms()[dp];
+    CHECK(comm.getLastEnqueuedSeq() == kStep);
+    CHECK(comm.getLastCompletedSeq() == kStep - 1);
+    if (rank == kStalled) {
+      CHECK(frontier.getState() == EntryState::SCHEDULED);
+      CHECK(frontier.getStartMonoNs() == 0);
+      CHECK(comm.getLastStartedSeq() == kStep - 1);
+    } else {
+      CHECK(frontier.getState() == EntryState::STARTED);
+      CHECK(frontier.getStartMonoNs() > 0);
+      CHECK(comm.getLastStartedSeq() == kStep);
+    }
+  }
+  job.signal(SIGTERM);
+  CHECK(job.wait());
 }

@@ -8,6 +8,8 @@
 //     invalidate it;
 //   * recording an event on the capturing stream would add it to the graph.
 // Each such call is a violation; the count is printed at exit ("fake-cuda: N capture violations").
+// FAKE_CUDA_EVENT_LIMIT=N makes cuEventCreate fail (CUDA_ERROR_OUT_OF_MEMORY) once N events exist,
+// for the recorder's untracked calls (0: not even the watchdog's reference event).
 #include <cuda.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +23,7 @@ namespace {
 constexpr uintptr_t kCapturingStream = 0xca97;
 int gContext;
 std::atomic<int> gViolations{0};
+std::atomic<long> gEventsCreated{0};
 thread_local CUstreamCaptureMode tMode = CU_STREAM_CAPTURE_MODE_GLOBAL;
 
 struct FakeEvent {
@@ -124,6 +127,9 @@ API cuThreadExchangeStreamCaptureMode(CUstreamCaptureMode* mode) {
   return CUDA_SUCCESS;
 }
 API cuEventCreate(CUevent* e, unsigned) {
+  if (const char* limit = std::getenv("FAKE_CUDA_EVENT_LIMIT"); limit != nullptr && *limit != '\0') {
+    if (gEventsCreated.fetch_add(1) >= std::atol(limit)) return CUDA_ERROR_OUT_OF_MEMORY;
+  }
   *e = reinterpret_cast<CUevent>(new FakeEvent);
   return CUDA_SUCCESS;
 }

@@ -10,6 +10,8 @@
 //           each (collectives, ncclBcast, grouped send/recv); prints the expected counts as
 //           "comm <index> coll <n> send <peer> <n> recv <peer> <n>" lines, then exits normally.
 //   idle    N all-reduces, then prints "ready" and waits (for a signal, a trigger, a kill).
+//   busy    N rounds of every kind of call (as `exact`, one thread, on the world communicator),
+//           then prints "ready" and waits.
 //   abort   N all-reduces, then ncclCommAbort, then exits normally.
 //   revoke  N all-reduces, then ncclCommRevoke and ncclCommDestroy, then exits normally.
 //   fork    N all-reduces; a forked child makes N calls of its own (and with --exec-child runs
@@ -119,12 +121,15 @@ Buffers makeBuffers(const Options& o, size_t bytes) {
   b.cuda = o.cuda;
   if (o.cuda) {
     cudaSetDevice(gDevice);
+    // A non-blocking stream and a memset on it, never the legacy stream: legacy work waits for
+    // every blocking stream of the device, so a memset there by one thread while another thread's
+    // collective waits for its peers ties the ranks together and can deadlock (on GPUs too).
     if (cudaMalloc(&b.send, bytes) != cudaSuccess || cudaMalloc(&b.recv, bytes) != cudaSuccess ||
-        cudaStreamCreate(&b.stream) != cudaSuccess) {
+        cudaStreamCreateWithFlags(&b.stream, cudaStreamNonBlocking) != cudaSuccess ||
+        cudaMemsetAsync(b.send, 0, bytes, b.stream) != cudaSuccess || cudaStreamSynchronize(b.stream) != cudaSuccess) {
       std::fprintf(stderr, "rank %d: CUDA set-up failed\n", gRank);
       std::exit(1);
     }
-    cudaMemset(b.send, 0, bytes);
   } else {
     b.send = std::calloc(1, bytes);
     b.recv = std::calloc(1, bytes);
@@ -368,6 +373,11 @@ int main(int argc, char** argv) {
   }
   world = initWorld(o);
   Buffers b = makeBuffers(o, 4096);
+  if (o.scenario == "busy") {
+    Counts counts;
+    rounds(o, world, b, o.calls, &counts);
+    waitForever();
+  }
   allReduces(o, world, b, o.calls);
   if (o.scenario == "idle") waitForever();
   if (o.scenario == "abort") {
