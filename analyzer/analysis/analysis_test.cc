@@ -5,8 +5,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <iterator>
 #include <set>
 #include <string>
@@ -15,7 +17,10 @@
 #include "ncclfr/analysis/analyze.h"
 #include "ncclfr/analysis/load.h"
 #include "ncclfr/analysis/render.h"
+#include "ncclfr/dump_file.h"
 #include "ncclfr/synth.h"
+
+#include <capnp/message.h>
 
 namespace fs = std::filesystem;
 using namespace ncclfr;
@@ -460,4 +465,332 @@ TEST_CASE("a cascade of incidents seconds apart is one - each process by its ear
   CHECK(apart.job.processes.size() == 8);
   expectSuspect(apart, 3, Reason::kHostStall);
   CHECK(anyNoteContains(apart.v, "set aside"));
+}
+
+TEST_CASE("untracked calls are read like an unmeasured rank's - never as not started") {
+  SECTION("the stalled rank's own calls untracked: no device stall is invented") {
+    // The planted device stall is real, but its recorder attached no GPU events to the calls: from
+    // the dumps nobody can tell its stream never started them.
+    auto o = opts("device_stall");
+    o.faultRank = 5;
+    o.untrackedRank = 5;
+    auto out = run(o);
+    INFO(renderText(out.v, true));
+    CHECK(out.v.status == Status::kHang);
+    for (const auto& s : out.v.suspects) {
+      CHECK(s.reason != Reason::kDeviceStall);
+      CHECK(s.who.rank != 5);
+    }
+    CHECK(anyNoteContains(out.v, "untracked"));
+    CHECK(out.v.summary.find("not measured") != std::string::npos);
+    bool unknown = false;
+    for (const auto& c : out.v.comms) {
+      for (const auto& r : c.ranks) unknown = unknown || (r.who.rank == 5 && r.state == RankState::kUnknown);
+    }
+    CHECK(unknown);
+  }
+  SECTION("every rank started the call, one rank's copy untracked: the transport, not that rank") {
+    auto o = opts("transport");
+    o.faultRank = 9;      // the stuck call is on its tensor-parallel group, ranks 8..15
+    o.untrackedRank = 10;
+    auto out = run(o);
+    INFO(renderText(out.v, true));
+    CHECK(out.v.status == Status::kHang);
+    CHECK(out.v.suspects.empty());
+    CHECK(anyNoteContains(out.v, "rank 10 (untracked)"));
+    CHECK(out.v.summary.find("not measured") != std::string::npos);
+  }
+  SECTION("a peer's calls untracked: the stalled rank is still named") {
+    for (const char* scenario : {"device_stall", "host_stall"}) {
+      auto o = opts(scenario);
+      o.faultRank = 9;
+      o.untrackedRank = 8;  // its tensor-parallel peer
+      auto out = run(o);
+      INFO(scenario);
+      expectSuspect(out, 9, std::string(scenario) == "host_stall" ? Reason::kHostStall : Reason::kDeviceStall);
+      for (const auto& s : out.v.suspects) CHECK(s.who.rank != 8);
+    }
+  }
+  SECTION("a healthy run with an untracked last step is ok") {
+    auto o = opts("healthy");
+    o.untrackedRank = 2;
+    auto out = run(o);
+    INFO(renderText(out.v, true));
+    CHECK(out.v.status == Status::kOk);
+    CHECK(out.v.suspects.empty());
+  }
+  SECTION("endOnly timing: an untracked call is unknown, not pending") {
+    auto o = opts("device_stall");
+    o.faultRank = 5;
+    o.untrackedRank = 5;
+    o.timing = schema::TimingMode::END_ONLY;
+    auto out = run(o);
+    INFO(renderText(out.v, true));
+    for (const auto& s : out.v.suspects) CHECK(s.who.rank != 5);
+  }
+}
+
+namespace {
+
+// Hand-made dumps for situations synth's simulation does not produce (a recorder that lost a
+// completion): ranks, their communicators and their calls; sequence numbers and the exact counters
+// are derived as the recorder derives them (counters are maxima over the calls seen).
+struct FakeCall {
+  size_t comm;  // index into FakeRank::comms
+  schema::Op op;
+  schema::EntryState state;
+  int32_t peer = -1;   // comm rank, send/recv only
+  uint32_t group = 0;  // ncclGroup id, 0 = none
+  int64_t enqUs = 0;   // enqueue time, microseconds after the job's base
+  uint64_t stream = 0;  // 0: the communicator's own stream
+};
+
+struct FakeComm {
+  uint64_t id;
+  std::string name;
+  int32_t rank;
+  int32_t size;
+};
+
+struct FakeRank {
+  int32_t rank = 0;
+  std::vector<FakeComm> comms;
+  std::vector<FakeCall> calls;
+};
+
+constexpr uint64_t kFakeWorld = 0x1111;
+constexpr int64_t kFakeMono = 5'000'000'000'000;
+constexpr int64_t kFakeWall = 1'795'000'000'000'000'000;
+
+void writeFakeRank(const fs::path& dir, const FakeRank& fr, int32_t world) {
+  capnp::MallocMessageBuilder message;
+  auto d = message.initRoot<schema::Dump>();
+  auto p = d.initProcess();
+  p.setHost("fake");
+  p.setPid(static_cast<uint32_t>(1000 + fr.rank));
+  p.setGlobalRank(fr.rank);
+  p.setWorldSize(world);
+  p.setJobId("fake-job");
+  p.setTiming(schema::TimingMode::FULL);
+  p.setRingCapacity(4096);
+  int64_t dumpMono = kFakeMono + 60'000'000'000;
+  p.initClock().setMonoNs(dumpMono);
+  p.getClock().setWallNs(kFakeWall + (dumpMono - kFakeMono));
+  auto info = d.initInfo();
+  info.setReason(schema::DumpReason::STALL);
+  info.setIncidentId("20261121T203400.000Z-r0");
+  info.setMonoNs(dumpMono);
+  info.setWallNs(kFakeWall + (dumpMono - kFakeMono));
+  info.setTotalEntries(fr.calls.size());
+
+  struct Counters {
+    int64_t enq = -1, started = -1, completed = -1;
+    std::map<std::pair<int32_t, bool>, std::array<int64_t, 3>> p2p;  // (peer, send) -> enq, started, completed
+  };
+  std::vector<Counters> k(fr.comms.size());
+  auto entries = d.initEntries(static_cast<unsigned>(fr.calls.size()));
+  for (size_t i = 0; i < fr.calls.size(); ++i) {
+    const FakeCall& c = fr.calls[i];
+    Counters& kc = k[c.comm];
+    auto e = entries[static_cast<unsigned>(i)];
+    bool p2p = c.op == schema::Op::SEND || c.op == schema::Op::RECV;
+    bool started = c.state == schema::EntryState::STARTED || c.state == schema::EntryState::COMPLETED;
+    bool completed = c.state == schema::EntryState::COMPLETED;
+    e.setComm(static_cast<uint32_t>(c.comm));
+    e.setOp(c.op);
+    e.setState(c.state);
+    e.setDtype(schema::DataType::FLOAT32);
+    e.setCount(1024);
+    e.setGroupId(c.group);
+    e.setStream(c.stream != 0 ? c.stream : 0x7000 + c.comm);  // default: one per communicator, as PyTorch does
+    e.setThreadId(77);
+    int64_t enq = kFakeMono + c.enqUs * 1000;
+    e.setEnqueueMonoNs(enq);
+    if (started) e.setStartMonoNs(enq + 1000);
+    if (completed) e.setEndMonoNs(enq + 2000);
+    if (p2p) {
+      e.setRoot(c.peer);
+      e.setSeq(kc.enq);
+      auto& q = kc.p2p.try_emplace({c.peer, c.op == schema::Op::SEND}, std::array<int64_t, 3>{-1, -1, -1}).first->second;
+      int64_t n = ++q[0];
+      e.setP2pSeq(n);
+      if (started) q[1] = std::max(q[1], n);
+      if (completed) q[2] = std::max(q[2], n);
+    } else {
+      int64_t n = ++kc.enq;
+      e.setSeq(n);
+      if (started) kc.started = std::max(kc.started, n);
+      if (completed) kc.completed = std::max(kc.completed, n);
+    }
+  }
+  auto comms = d.initComms(static_cast<unsigned>(fr.comms.size()));
+  for (size_t ci = 0; ci < fr.comms.size(); ++ci) {
+    const FakeComm& fc = fr.comms[ci];
+    auto c = comms[static_cast<unsigned>(ci)];
+    c.setId(fc.id);
+    c.setParentId(fc.id == kFakeWorld ? 0 : kFakeWorld);
+    c.setRank(fc.rank);
+    c.setSize(fc.size);
+    c.setName(fc.name);
+    c.setState(schema::CommState::LIVE);
+    c.setLastEnqueuedSeq(k[ci].enq);
+    c.setLastStartedSeq(k[ci].started);
+    c.setLastCompletedSeq(k[ci].completed);
+    auto list = c.initP2p(static_cast<unsigned>(k[ci].p2p.size()));
+    unsigned li = 0;
+    for (const auto& [key, q] : k[ci].p2p) {
+      list[li].setPeer(key.first);
+      list[li].setSend(key.second);
+      list[li].setLastEnqueuedSeq(q[0]);
+      list[li].setLastStartedSeq(q[1]);
+      list[li].setLastCompletedSeq(q[2]);
+      ++li;
+    }
+  }
+  std::string error;
+  REQUIRE(writeDumpFile((dir / ("rank" + std::to_string(fr.rank) + ".ncclfr")).string(), message, &error));
+}
+
+// The demo's job in small: 4 ranks, tensor-parallel pairs {0,1} {2,3}, data-parallel pairs {0,2}
+// {1,3}, each step an all-gather and a reduce-scatter on tp, a ring of sends and receives in one
+// group on world, an all-reduce on dp. Rank 3's host stops before its all-gather of step `fault`.
+// Every stream waits for the compute stream, which waits for the previous communicator's work, so
+// the peers' later calls queue behind what waits for rank 3.
+std::vector<FakeRank> demoJob(int fault) {
+  std::vector<FakeRank> ranks(4);
+  for (int32_t r = 0; r < 4; ++r) {
+    FakeRank& x = ranks[static_cast<size_t>(r)];
+    x.rank = r;
+    x.comms = {{kFakeWorld, "world", r, 4}, {0x2000 + static_cast<uint64_t>(r / 2), "tp", r % 2, 2},
+               {0x3000 + static_cast<uint64_t>(r % 2), "dp", r / 2, 2}};
+    uint32_t group = 0;
+    for (int step = 0; step <= fault; ++step) {
+      if (r == 3 && step == fault) break;
+      int64_t t = step * 10'000 + r * 7;
+      auto st = schema::EntryState::COMPLETED;
+      bool f = step == fault;
+      // Step `fault`: rank 2 waits in its all-gather with rank 3; the others' world ring waits for
+      // rank 2 (queued) and rank 3 (never sends); every data-parallel all-reduce queues behind.
+      auto tp = f && r == 2 ? schema::EntryState::STARTED : st;
+      auto tpAfter = f && r == 2 ? schema::EntryState::SCHEDULED : st;
+      auto ring = f ? (r == 2 ? schema::EntryState::SCHEDULED : schema::EntryState::STARTED) : st;
+      auto dp = f ? schema::EntryState::SCHEDULED : st;
+      ++group;
+      x.calls.push_back({1, schema::Op::ALL_GATHER, tp, -1, 0, t});
+      x.calls.push_back({1, schema::Op::REDUCE_SCATTER, tpAfter, -1, 0, t + 10});
+      x.calls.push_back({0, schema::Op::SEND, ring, (r + 1) % 4, group, t + 20});
+      x.calls.push_back({0, schema::Op::RECV, ring, (r + 3) % 4, group, t + 21});
+      x.calls.push_back({2, schema::Op::ALL_REDUCE, dp, -1, 0, t + 30});
+    }
+  }
+  return ranks;
+}
+
+Outcome analyzeFake(const std::vector<FakeRank>& ranks, TempDir& tmp) {
+  for (const auto& r : ranks) writeFakeRank(tmp.path, r, static_cast<int32_t>(ranks.size()));
+  return analyzeDir(tmp.path);
+}
+
+}  // namespace
+
+TEST_CASE("a lost completion is corrected by communicator and stream order - no false transport note") {
+  // As recorded on sim/: rank 0's recorder lost the completion of its world send/recv of the step
+  // before the stall (left "scheduled"), although its next send/recv on the same communicator and
+  // stream started. Read literally, its data-parallel all-reduce waits behind a receive "both sides
+  // started", which made the verdict say the world communicator's "call #-1" was stuck in the
+  // transport.
+  auto job = demoJob(3);
+  for (auto& c : job[0].calls) {
+    if (c.comm == 0 && c.group == 3) c.state = schema::EntryState::SCHEDULED;  // step 2's send and receive
+  }
+  TempDir tmp;
+  auto out = analyzeFake(job, tmp);
+  expectSuspect(out, 3, Reason::kHostStall);
+  for (const auto& n : out.v.notes) {
+    CHECK(n.find("#-1") == std::string::npos);
+    CHECK(n.find("stuck in the transport") == std::string::npos);
+  }
+  CHECK(out.v.p2pStuck.empty());
+  CHECK(out.v.summary.find("transport") == std::string::npos);
+  // The correction is said: which rule, which call.
+  CHECK(anyNoteContains(out.v, "inferred by communicator order"));
+  CHECK(anyNoteContains(out.v, "rank 0: recv #2 from comm rank 3"));
+  // Only rank 3 is named.
+  for (const auto& s : out.v.suspects) CHECK(s.who.rank == 3);
+}
+
+TEST_CASE("stream order: a later call on the same stream that completed proves an earlier one did") {
+  // Two ranks, two communicators on one stream per rank (as a framework with one NCCL stream does).
+  // Rank 1's recorder lost the completion of its broadcast on `aux` (rooted: a peer's completion
+  // proves nothing, and `aux` has no later call), but the all-reduce it issued after it on the same
+  // stream completed. Then rank 1's host stops before the next all-reduce. Read literally, rank 1's
+  // stream never started the broadcast: a device stall. In stream order, the broadcast completed and
+  // rank 1 is a host stall.
+  std::vector<FakeRank> job(2);
+  for (int32_t r = 0; r < 2; ++r) {
+    FakeRank& x = job[static_cast<size_t>(r)];
+    x.rank = r;
+    x.comms = {{kFakeWorld, "world", r, 2}, {0x4000, "aux", r, 2}};
+    auto done = schema::EntryState::COMPLETED;
+    x.calls.push_back({0, schema::Op::ALL_REDUCE, done, -1, 0, 0, 0x99});
+    x.calls.push_back({1, schema::Op::BROADCAST, r == 1 ? schema::EntryState::SCHEDULED : done, -1, 0, 10, 0x99});
+    x.calls.push_back({0, schema::Op::ALL_REDUCE, done, -1, 0, 20, 0x99});
+    if (r == 0) x.calls.push_back({0, schema::Op::ALL_REDUCE, schema::EntryState::STARTED, -1, 0, 30, 0x99});
+  }
+  TempDir tmp;
+  auto out = analyzeFake(job, tmp);
+  expectSuspect(out, 1, Reason::kHostStall);
+  CHECK(out.v.suspects[0].seq == 2);
+  CHECK(anyNoteContains(out.v, "inferred by stream order"));
+  CHECK(anyNoteContains(out.v, "rank 1: broadcast #0 on comm 0x0000000000004000 (aux) scheduled -> completed"));
+  for (const auto& s : out.v.suspects) CHECK(s.reason != Reason::kDeviceStall);
+}
+
+TEST_CASE("a host stall names the first call the stalled rank failed to issue") {
+  // Rank 3 never issued step 3's all-gather on tp, nor (so) its all-reduce on dp nor its ring
+  // send/recv. Its peers' own programs say the all-gather comes first, whatever the clocks say: make
+  // the dp peer start waiting earlier than the tp peer, as skew between hosts can.
+  auto job = demoJob(3);
+  for (auto& c : job[1].calls) {
+    if (c.comm == 2 && c.enqUs / 10'000 == 3) c.enqUs -= 5'000;
+  }
+  for (int repeat = 0; repeat < 3; ++repeat) {
+    TempDir tmp;
+    auto out = analyzeFake(job, tmp);
+    expectSuspect(out, 3, Reason::kHostStall);
+    CHECK(out.v.suspects[0].op == "allGather");
+    CHECK(out.v.suspects[0].seq == 6);
+    CHECK(out.v.suspects[0].comm == 0x2001);
+    CHECK(out.v.suspects.size() == 1);
+  }
+}
+
+TEST_CASE("send/recv pairs stuck in the transport are reported as pairs - never as call #-1") {
+  // Every rank issued step 3 (rank 3 too); every ring send/recv started and none completed; the
+  // all-reduces queue behind them.
+  auto job = demoJob(3);
+  for (auto& x : job) {
+    if (x.rank != 3) x.calls.resize(x.calls.size() - 5);
+    int64_t t = 30'000 + x.rank * 7;
+    uint32_t group = 100;
+    x.calls.push_back({1, schema::Op::ALL_GATHER, schema::EntryState::COMPLETED, -1, 0, t});
+    x.calls.push_back({1, schema::Op::REDUCE_SCATTER, schema::EntryState::COMPLETED, -1, 0, t + 10});
+    x.calls.push_back({0, schema::Op::SEND, schema::EntryState::STARTED, (x.rank + 1) % 4, group, t + 20});
+    x.calls.push_back({0, schema::Op::RECV, schema::EntryState::STARTED, (x.rank + 3) % 4, group, t + 21});
+    x.calls.push_back({2, schema::Op::ALL_REDUCE, schema::EntryState::SCHEDULED, -1, 0, t + 30});
+  }
+  TempDir tmp;
+  auto out = analyzeFake(job, tmp);
+  INFO(renderText(out.v, true));
+  CHECK(out.v.status == Status::kHang);
+  CHECK(out.v.suspects.empty());
+  REQUIRE(!out.v.p2pStuck.empty());
+  CHECK(out.v.p2pStuck[0].comm == kFakeWorld);
+  CHECK(out.v.p2pStuck[0].p2pSeq == 3);
+  CHECK(out.v.summary.find("stuck in the transport at send/recv #3") != std::string::npos);
+  for (const auto& n : out.v.notes) CHECK(n.find("#-1") == std::string::npos);
+  CHECK(renderText(out.v, false).find("Point-to-point calls stuck in the transport") != std::string::npos);
+  auto j = verdictToJson(out.v);
+  REQUIRE(j["p2p_stuck"].is_array());
+  CHECK(j["p2p_stuck"][0]["p2p_seq"] == 3);
 }

@@ -3,6 +3,7 @@
 #include "ncclfr/analysis/analyze.h"
 
 #include <algorithm>
+#include <array>
 #include <cinttypes>
 #include <cstdio>
 #include <ctime>
@@ -66,6 +67,13 @@ std::string fmtSeconds(int64_t ns) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(ns) / 1e9);
   return buf;
+}
+
+// a - b, saturated: times come from dumps that may be damaged or hostile.
+int64_t satSub(int64_t a, int64_t b) {
+  int64_t d = 0;
+  if (__builtin_sub_overflow(a, b, &d)) return b < 0 ? INT64_MAX : INT64_MIN;
+  return d;
 }
 
 std::string fmtWall(int64_t wallNs) {
@@ -153,7 +161,53 @@ struct Root {
   int64_t errorWallNs = 0;
   bool p2pOp = false;                  // the call in question is a send/recv (p2pSeq below)
   int64_t p2pSeq = -1;
+  int64_t waitSince = 0;               // earliest wall-clock enqueue of the call among its waiting peers
   std::set<size_t> waitingGroups;      // stalled groups whose blockers lead here
+};
+
+// A send/recv pair a chain ended in: both sides started it, neither completed it.
+struct StuckPair {
+  size_t group = 0;
+  int32_t src = -1, dst = -1;  // comm ranks
+  int64_t p2pSeq = -1;
+  bool operator<(const StuckPair& o) const {
+    return std::tie(group, src, dst, p2pSeq) < std::tie(o.group, o.src, o.dst, o.p2pSeq);
+  }
+};
+
+// How a wait ends when no rank holds it.
+struct WaitEnd {
+  size_t transportGroup = kNone;  // a collective every rank started: the transport
+  bool stuck = false;             // a send/recv both sides started: the transport (pair)
+  StuckPair pair;
+  bool unknown = false;           // a call whose GPU progress was not measured: cannot tell
+};
+
+// What the analysis knows of a kept call's GPU progress: recorded, or proved by other calls.
+enum Seen : uint8_t { kSeenNone = 0, kSeenStarted = 1, kSeenCompleted = 2 };
+
+// The inferences that correct a recorder's view (docs/analyzer.md, "Peers' proof of progress").
+enum class Rule { kCommOrder, kStreamOrder, kGroup, kPeers, kDelivered };
+constexpr size_t kRules = 5;
+constexpr size_t kExamplesPerRule = 4;
+
+// Later evidence on one communicator or stream while scanning a process's calls newest first: was
+// something seen, and was any of it outside a given ncclGroup (calls of one group launch together,
+// so one member is no evidence of another member's completion)?
+struct LaterEvidence {
+  bool ungrouped = false;
+  uint32_t g1 = 0, g2 = 0;  // up to two distinct group ids seen
+  void add(uint32_t g) {
+    if (g == 0) {
+      ungrouped = true;
+    } else if (g1 == 0 || g1 == g) {
+      g1 = g;
+    } else if (g2 == 0) {
+      g2 = g;
+    }
+  }
+  bool any() const { return ungrouped || g1 != 0; }
+  bool outside(uint32_t g) const { return ungrouped || (g1 != 0 && (g == 0 || g1 != g || g2 != 0)); }
 };
 
 class Analyzer {
@@ -175,9 +229,39 @@ class Analyzer {
   bool startKnown(size_t p) const { return timing_[p] == schema::TimingMode::FULL; }
   void checkMeasured();
   bool isPendingAlone(size_t p, const EntryView& e, bool peersProve) const;
-  void inferProgress();
   const EntryView* earliestPending(size_t p, const EntryView* before, bool sameStream) const;
   std::string describeEntry(size_t p, const EntryView& e) const;
+
+  // --- progress (inferProgress): the recorders' view, corrected by what other calls prove
+  struct P2PProgress {
+    int64_t started = -1;
+    int64_t completed = -1;
+    int64_t delivered = -1;  // sends: the peer's matching receive completed
+  };
+  void inferProgress();
+  bool syncFromCounters(size_t p);
+  bool syncToCounters(size_t p);
+  bool commOrder(size_t p);
+  bool streamOrder(size_t p);
+  bool groupOrder(size_t p);
+  bool peersCompleted();
+  void inferDelivered();
+  void raiseEntry(size_t p, size_t k, Seen to, Rule rule);
+  bool raiseCompleted(Member& m, int64_t seq, Rule rule, bool log);
+  template <typename F>
+  void logInference(Rule rule, F&& what);
+  void addInferenceNotes();
+  size_t keptIndex(size_t p, const EntryView& e) const {
+    return static_cast<size_t>(&e - proc(p).entries.data());
+  }
+  Seen seenOf(size_t p, const EntryView& e) const { return static_cast<Seen>(seen_[p][keptIndex(p, e)]); }
+  // An untracked call nothing proved started: its start and completion are not known.
+  bool untrackedUnknown(size_t p, const EntryView& e) const {
+    return e.state == schema::EntryState::UNTRACKED && seenOf(p, e) == kSeenNone;
+  }
+  const P2PProgress* p2pProgress(size_t p, uint32_t comm, int32_t peer, bool send) const;
+  // Did anything process p issued after e start or complete (on any stream)?
+  bool laterProgress(size_t p, const EntryView& e) const;
 
   // --- passes
   void buildGroups();
@@ -190,9 +274,9 @@ class Analyzer {
   void finish();
 
   // --- wait-for graph
-  std::vector<Node> next(const Node& n, std::string* why, size_t* transportGroup) const;
-  std::vector<Node> waitTargets(size_t p, const EntryView& e, std::string* why, size_t* transportGroup) const;
-  std::vector<Node> heldBy(size_t p, const EntryView& e, std::string* why, size_t* transportGroup) const;
+  std::vector<Node> next(const Node& n, std::string* why, WaitEnd* end) const;
+  std::vector<Node> waitTargets(size_t p, const EntryView& e, std::string* why, WaitEnd* end, int depth = 0) const;
+  std::vector<Node> heldBy(size_t p, const EntryView& e, std::string* why, WaitEnd* end) const;
   void classifyRoot(const Node& n, Root* r) const;
   void classifyCycle(const std::vector<Node>& cycle);
   size_t rootIndex(const Node& n);
@@ -200,6 +284,11 @@ class Analyzer {
   int32_t p2pBalance(const Group& g, const Member& m) const;
   ChainLink link(const Node& n, const std::string& why) const;
   std::string nodeText(const Node& n) const;
+  // The call a waiting peer (or, in the same program, a peer of a sibling communicator) made for
+  // root r's node, in process w's kept entries.
+  const EntryView* witnessEntry(size_t w, const Root& r) const;
+  // For two calls one rank never issued: true when its peers show `a` comes first in the program.
+  bool issuedBefore(const Root& a, const Root& b) const;
 
   const Job& job_;
   const AnalyzeOptions& options_;
@@ -213,10 +302,25 @@ class Analyzer {
   std::map<Node, std::vector<size_t>> memo_;  // node -> roots it leads to
   std::map<Node, std::string> whyOf_;
   std::set<size_t> transportGroups_;          // chains that end in a stuck transport
+  std::set<size_t> transportUnsure_;           // ... where some rank's start of the call was not measured
+  std::set<StuckPair> stuckPairs_;            // chains that end in a send/recv both sides started
+  std::map<size_t, std::string> unknownEnds_;  // process -> why: chains that end where progress is unknown
   std::vector<Suspect> extra_;                // mismatch, died, error and p2p suspects outside chains
   std::vector<schema::TimingMode> timing_;
   uint64_t memberBudget_ = uint64_t{1} << 24;  // comm-rank slots over all communicators
   bool budgetNoted_ = false;
+
+  // per process, per kept entry: Seen
+  std::vector<std::vector<uint8_t>> seen_;
+  // per process, per comm index, parallel to CommView::p2p
+  std::vector<std::vector<std::vector<P2PProgress>>> p2p_;
+  // per process: kept entry indices of each ncclGroup with two or more kept calls, a group's together
+  std::vector<std::vector<std::vector<uint32_t>>> groupCalls_;
+  struct RuleLog {
+    size_t count = 0;
+    std::vector<std::string> examples;
+  };
+  std::array<RuleLog, kRules> inferred_;
 };
 
 RankRef Analyzer::ref(size_t p) const {
@@ -240,48 +344,41 @@ std::string Analyzer::commName(const Group& g) const {
 }
 
 bool Analyzer::isPendingAlone(size_t pi, const EntryView& e, bool peersProve) const {
-  const ProcessDump& p = proc(pi);
-  if (!completionKnown(pi) || e.state == schema::EntryState::COMPLETED) return false;
-  if (e.state == schema::EntryState::CAPTURED) return false;
-  const CommView& c = p.comms[e.comm];
+  if (!completionKnown(pi) || e.state == schema::EntryState::CAPTURED) return false;
+  if (seenOf(pi, e) == kSeenCompleted) return false;
   auto [gi, mi] = where_[pi][e.comm];
   if (!e.isP2P()) {
-    int64_t done = gi != kNone ? groups_[gi].members[mi].effCompleted : c.lastCompletedSeq;
+    int64_t done = gi != kNone ? groups_[gi].members[mi].effCompleted : proc(pi).comms[e.comm].lastCompletedSeq;
     return e.seq > done;
   }
-  // A collective issued after this send/recv started: this one finished (one communicator's
-  // operations run in order).
-  if (gi != kNone && e.seq < groups_[gi].members[mi].effStarted && startKnown(pi)) return false;
-  const P2PCounterView* k = c.p2pCounter(e.root, e.op == schema::Op::SEND);
-  int64_t done = k ? k->lastCompletedSeq : -1;
-  if (peersProve && e.op == schema::Op::SEND && gi != kNone && e.root >= 0 && e.root < groups_[gi].size) {
-    // A receive that completed proves the matching send did.
-    const Group& g = groups_[gi];
-    const Member& peer = g.members[static_cast<size_t>(g.memberOf[static_cast<size_t>(e.root)])];
-    if (peer.proc != kNone && completionKnown(peer.proc)) {
-      if (const P2PCounterView* r = commOf(peer).p2pCounter(g.members[mi].commRank, false)) {
-        done = std::max(done, r->lastCompletedSeq);
-      }
-    }
-  }
+  const P2PProgress* q = p2pProgress(pi, e.comm, e.root, e.op == schema::Op::SEND);
+  int64_t done = q ? q->completed : -1;
+  // A receive that completed proves the matching send was delivered. (Only here: a delivered send
+  // says nothing of the receive launched with it, so it is no evidence for its group or stream.)
+  if (peersProve && q) done = std::max(done, q->delivered);
   return e.p2pSeq > done;
 }
 
 bool Analyzer::isPending(const ProcessDump& p, const EntryView& e) const {
-  size_t pi = static_cast<size_t>(&p - job_.processes.data());
-  if (!isPendingAlone(pi, e, true)) return false;
-  // The calls of one ncclGroupStart/End on one communicator run as one launch and finish together,
-  // so the recorder's own word that one finished covers all. (A peer's word covers only its half:
-  // a delivered send says nothing of the receive launched with it.)
-  if (e.groupId != 0) {
-    for (const auto& x : p.entries) {
-      if (&x != &e && x.groupId == e.groupId && x.comm == e.comm && !isPendingAlone(pi, x, false) &&
-          x.state != schema::EntryState::CAPTURED) {
-        return false;
-      }
-    }
+  return isPendingAlone(static_cast<size_t>(&p - job_.processes.data()), e, true);
+}
+
+bool Analyzer::laterProgress(size_t p, const EntryView& e) const {
+  const auto& d = proc(p);
+  for (const auto& sp : d.streams) {
+    if (sp.lastStartedIndex > static_cast<int64_t>(e.index)) return true;
   }
-  return true;
+  for (size_t k = keptIndex(p, e) + 1; k < d.entries.size(); ++k) {
+    if (seen_[p][k] != kSeenNone && d.entries[k].groupId != e.groupId) return true;
+  }
+  return false;
+}
+
+const Analyzer::P2PProgress* Analyzer::p2pProgress(size_t p, uint32_t comm, int32_t peer, bool send) const {
+  const CommView& c = proc(p).comms[comm];
+  const P2PCounterView* k = c.p2pCounter(peer, send);
+  if (!k) return nullptr;
+  return &p2p_[p][comm][static_cast<size_t>(k - c.p2p.data())];
 }
 
 namespace {
@@ -334,42 +431,310 @@ void Analyzer::checkMeasured() {
   }
 }
 
-// A recorder learns of GPU progress by polling events, so a dump can trail what the GPU did; and a
-// rank's call of an all-reduce (all-gather, ...) that a peer completed has run, whatever this
-// rank's recorder saw. Counting it as completed keeps such lag from being taken for a stall.
+// A recorder learns of GPU progress by polling events, so a dump can trail what the GPU did (and a
+// call the recorder could attach no events to, `untracked`, shows none at all). What other calls
+// prove corrects that, rule by rule, until nothing changes:
+//   communicator order  NCCL runs one communicator's calls in order: a call that started proves
+//                       every earlier call of the communicator (but its own ncclGroup) finished;
+//   stream order        a stream runs its work in order: a call one thread issued on a stream before
+//                       a call seen started (completed) got at least as far (calls of one group
+//                       launch together: one started, all started);
+//   ncclGroup           calls of one group on one communicator launch and finish together;
+//   peers' completion   an all-reduce, all-gather, reduce-scatter or all-to-all that one rank
+//                       completed ran on every rank (each needs every rank's data);
+//   receive proves send a receive that completed proves its send was delivered (that send only).
+// Each change to a call or a communicator view the verdict reads is noted (addInferenceNotes).
 void Analyzer::inferProgress() {
-  size_t inferred = 0;
+  const size_t np = job_.processes.size();
+  seen_.resize(np);
+  p2p_.resize(np);
+  groupCalls_.resize(np);
+  for (size_t p = 0; p < np; ++p) {
+    const auto& d = proc(p);
+    seen_[p].assign(d.entries.size(), kSeenNone);
+    p2p_[p].resize(d.comms.size());
+    for (uint32_t ci = 0; ci < d.comms.size(); ++ci) {
+      const auto& c = d.comms[ci];
+      auto& q = p2p_[p][ci];
+      q.resize(c.p2p.size());
+      for (size_t k = 0; k < c.p2p.size(); ++k) {
+        q[k].completed = completionKnown(p) ? c.p2p[k].lastCompletedSeq : -1;
+        q[k].started = startKnown(p) ? std::max(c.p2p[k].lastStartedSeq, q[k].completed) : q[k].completed;
+      }
+    }
+    if (!completionKnown(p)) continue;
+    for (size_t k = 0; k < d.entries.size(); ++k) {
+      const auto& e = d.entries[k];
+      if (failedResult(e.result)) continue;  // refused: it never reached the GPU
+      if (e.state == schema::EntryState::COMPLETED) seen_[p][k] = kSeenCompleted;
+      if (e.state == schema::EntryState::STARTED && startKnown(p)) seen_[p][k] = kSeenStarted;
+    }
+    // The kept calls of each ncclGroup, together (ids are per process; ring order within).
+    std::vector<std::pair<uint32_t, uint32_t>> grouped;
+    for (size_t k = 0; k < d.entries.size(); ++k) {
+      if (d.entries[k].groupId != 0) grouped.emplace_back(d.entries[k].groupId, static_cast<uint32_t>(k));
+    }
+    std::sort(grouped.begin(), grouped.end());
+    for (size_t a = 0; a < grouped.size();) {
+      size_t b = a;
+      while (b < grouped.size() && grouped[b].first == grouped[a].first) ++b;
+      if (b - a >= 2) {
+        groupCalls_[p].emplace_back();
+        for (size_t j = a; j < b; ++j) groupCalls_[p].back().push_back(grouped[j].second);
+      }
+      a = b;
+    }
+  }
   for (auto& g : groups_) {
-    int64_t cmax = -1;
     for (auto& m : g.members) {
       if (m.proc == kNone) continue;
       const auto& c = commOf(m);
       m.effCompleted = completionKnown(m.proc) ? c.lastCompletedSeq : -1;
-      // NCCL runs one communicator's operations one after another, so a call that started proves
-      // every earlier call of the communicator finished.
-      if (startKnown(m.proc) && c.lastStartedSeq - 1 > m.effCompleted && c.lastStartedSeq <= c.lastEnqueuedSeq) {
-        m.effCompleted = c.lastStartedSeq - 1;
-        ++inferred;
+      m.effStarted = startKnown(m.proc) ? std::max(c.lastStartedSeq, m.effCompleted) : m.effCompleted;
+      // Communicator order, from the counters: the newest call that started proves the ones before
+      // it finished.
+      if (startKnown(m.proc) && c.lastStartedSeq <= c.lastEnqueuedSeq) raiseCompleted(m, c.lastStartedSeq - 1, Rule::kCommOrder, true);
+    }
+  }
+  // Each round only raises states, each bounded by what was issued: a handful of rounds settle it.
+  for (int round = 0; round < 16; ++round) {
+    bool changed = false;
+    for (size_t p = 0; p < np; ++p) {
+      if (!completionKnown(p) || proc(p).entries.empty()) continue;
+      changed = syncFromCounters(p) || changed;
+      changed = commOrder(p) || changed;
+      changed = streamOrder(p) || changed;
+      changed = groupOrder(p) || changed;
+      changed = syncToCounters(p) || changed;
+    }
+    changed = peersCompleted() || changed;
+    if (!changed) break;
+  }
+  inferDelivered();
+  addInferenceNotes();
+}
+
+template <typename F>
+void Analyzer::logInference(Rule rule, F&& what) {
+  RuleLog& l = inferred_[static_cast<size_t>(rule)];
+  ++l.count;
+  if (l.examples.size() < kExamplesPerRule) l.examples.push_back(what());
+}
+
+namespace {
+const char* seenName(Seen s, schema::EntryState recorded) {
+  if (s == kSeenCompleted) return "completed";
+  if (s == kSeenStarted) return "started";
+  return recorded == schema::EntryState::UNTRACKED ? "untracked" : "scheduled";
+}
+}  // namespace
+
+void Analyzer::raiseEntry(size_t p, size_t k, Seen to, Rule rule) {
+  const EntryView& e = proc(p).entries[k];
+  Seen from = static_cast<Seen>(seen_[p][k]);
+  seen_[p][k] = to;
+  logInference(rule, [&] {
+    return proc(p).label() + ": " + describeEntry(p, e) + " " + seenName(from, e.state) + " -> " + seenName(to, e.state);
+  });
+}
+
+bool Analyzer::raiseCompleted(Member& m, int64_t seq, Rule rule, bool log) {
+  const auto& c = commOf(m);
+  if (seq <= m.effCompleted || seq > c.lastEnqueuedSeq) return false;
+  int64_t before = m.effCompleted;
+  m.effCompleted = seq;
+  m.effStarted = std::max(m.effStarted, seq);
+  if (log) {
+    logInference(rule, [&] {
+      auto it = groupById_.find(c.id);
+      return proc(m.proc).label() + ": " + (it != groupById_.end() ? commName(groups_[it->second]) : hexId(c.id)) +
+             " completed up to #" + std::to_string(seq) + " (recorded: #" + std::to_string(before) + ")";
+    });
+  }
+  return true;
+}
+
+// Counters -> calls: a call at or below what its communicator view proves is that far.
+bool Analyzer::syncFromCounters(size_t p) {
+  const auto& d = proc(p);
+  bool changed = false;
+  for (size_t k = 0; k < d.entries.size(); ++k) {
+    const auto& e = d.entries[k];
+    if (seen_[p][k] == kSeenCompleted || e.state == schema::EntryState::CAPTURED || failedResult(e.result)) continue;
+    auto [gi, mi] = where_[p][e.comm];
+    Seen to = kSeenNone;
+    Rule rule = Rule::kCommOrder;
+    bool log = false;
+    if (!e.isP2P()) {
+      if (gi == kNone) continue;
+      const Member& m = groups_[gi].members[mi];
+      if (e.seq <= m.effCompleted) to = kSeenCompleted;
+      else if (startKnown(p) && e.seq <= m.effStarted) to = kSeenStarted;
+    } else {
+      const P2PProgress* q = p2pProgress(p, e.comm, e.root, e.op == schema::Op::SEND);
+      if (q && e.p2pSeq <= q->completed) to = kSeenCompleted;
+      else if (q && startKnown(p) && e.p2pSeq <= q->started) to = kSeenStarted;
+      // A collective issued after it started: it finished (communicator order).
+      if (to != kSeenCompleted && gi != kNone && e.seq < groups_[gi].members[mi].effStarted) {
+        to = kSeenCompleted;
+        log = true;
       }
-      // The same from the entries themselves: a call seen starting (a send/recv too) proves the
-      // collectives issued before it finished.
-      if (startKnown(m.proc)) {
-        for (const auto& e : proc(m.proc).entries) {
-          if (e.comm != m.comm) continue;
-          if (e.state != schema::EntryState::STARTED && e.state != schema::EntryState::COMPLETED) continue;
-          int64_t before = e.isP2P() ? e.seq : e.seq - 1;
-          if (e.state == schema::EntryState::COMPLETED && !e.isP2P()) before = e.seq;
-          if (before > m.effCompleted && before <= c.lastEnqueuedSeq) {
-            m.effCompleted = before;
-            ++inferred;
-          }
+    }
+    if (to <= seen_[p][k]) continue;
+    if (log) {
+      raiseEntry(p, k, to, rule);
+    } else {
+      seen_[p][k] = to;  // the view's own word (or a rule already noted on the view)
+    }
+    changed = true;
+  }
+  return changed;
+}
+
+// Calls -> counters: a collective seen started proves the earlier ones finished; a send/recv seen
+// started proves the collectives issued before it finished.
+bool Analyzer::syncToCounters(size_t p) {
+  const auto& d = proc(p);
+  bool changed = false;
+  for (size_t k = 0; k < d.entries.size(); ++k) {
+    Seen s = static_cast<Seen>(seen_[p][k]);
+    if (s == kSeenNone) continue;
+    const auto& e = d.entries[k];
+    auto [gi, mi] = where_[p][e.comm];
+    if (!e.isP2P()) {
+      if (gi == kNone) continue;
+      Member& m = groups_[gi].members[mi];
+      if (s == kSeenCompleted) changed = raiseCompleted(m, e.seq, Rule::kCommOrder, false) || changed;
+      changed = raiseCompleted(m, e.seq - 1, Rule::kCommOrder, true) || changed;
+      if (s == kSeenStarted && startKnown(p) && e.seq > m.effStarted && e.seq <= commOf(m).lastEnqueuedSeq) {
+        m.effStarted = e.seq;
+        changed = true;
+      }
+      continue;
+    }
+    const CommView& c = d.comms[e.comm];
+    if (const P2PCounterView* kc = c.p2pCounter(e.root, e.op == schema::Op::SEND)) {
+      P2PProgress& q = p2p_[p][e.comm][static_cast<size_t>(kc - c.p2p.data())];
+      if (e.p2pSeq <= kc->lastEnqueuedSeq) {
+        if (s == kSeenCompleted && e.p2pSeq > q.completed) {
+          q.completed = e.p2pSeq;
+          changed = true;
+        }
+        if (e.p2pSeq > q.started) {
+          q.started = e.p2pSeq;
+          changed = true;
         }
       }
-      m.effStarted = startKnown(m.proc) ? std::max(c.lastStartedSeq, m.effCompleted) : m.effCompleted;
-      if (completionKnown(m.proc)) cmax = std::max(cmax, m.effCompleted);
+    }
+    if (gi != kNone) changed = raiseCompleted(groups_[gi].members[mi], e.seq, Rule::kCommOrder, true) || changed;
+  }
+  return changed;
+}
+
+// A call that started proves every earlier call of its communicator finished, but for the calls
+// of its own ncclGroup (they launched with it).
+bool Analyzer::commOrder(size_t p) {
+  const auto& d = proc(p);
+  bool changed = false;
+  std::vector<LaterEvidence> later(d.comms.size());
+  for (size_t k = d.entries.size(); k-- > 0;) {
+    const auto& e = d.entries[k];
+    if (e.state == schema::EntryState::CAPTURED || failedResult(e.result)) continue;
+    if (seen_[p][k] != kSeenCompleted && later[e.comm].outside(e.groupId)) {
+      raiseEntry(p, k, kSeenCompleted, Rule::kCommOrder);
+      changed = true;
+    }
+    if (seen_[p][k] != kSeenNone) later[e.comm].add(e.groupId);
+  }
+  return changed;
+}
+
+// Per (thread, stream): a later call seen started proves the earlier ones started; seen completed,
+// completed (the load pass kept the newest evidence over the whole ring, StreamProgress).
+bool Analyzer::streamOrder(size_t p) {
+  const auto& d = proc(p);
+  bool changed = false;
+  struct Track {
+    uint32_t thread;
+    uint64_t stream;
+    bool started;
+    uint32_t startedGroup;  // group of the newest started call seen so far (started evidence
+                            // from a group member counts for the whole group)
+    LaterEvidence completed;
+    const StreamProgress* recorded;
+  };
+  std::vector<Track> tracks;
+  size_t at = SIZE_MAX;
+  for (size_t k = d.entries.size(); k-- > 0;) {
+    const auto& e = d.entries[k];
+    if (e.state == schema::EntryState::CAPTURED || failedResult(e.result)) continue;
+    if (at >= tracks.size() || tracks[at].thread != e.threadId || tracks[at].stream != e.stream) {
+      at = SIZE_MAX;
+      for (size_t j = 0; j < tracks.size(); ++j) {
+        if (tracks[j].thread == e.threadId && tracks[j].stream == e.stream) at = j;
+      }
+      if (at == SIZE_MAX) {
+        tracks.push_back({e.threadId, e.stream, false, 0, {}, d.streamProgress(e.threadId, e.stream)});
+        at = tracks.size() - 1;
+      }
+    }
+    Track& t = tracks[at];
+    const StreamProgress* r = t.recorded;
+    bool inGroup = e.groupId != 0;
+    bool completed = t.completed.outside(e.groupId) ||
+                     (r && r->lastCompletedIndex > static_cast<int64_t>(e.index) &&
+                      !(inGroup && r->lastCompletedGroup == e.groupId));
+    bool started = t.started || (r && (r->lastStartedIndex > static_cast<int64_t>(e.index) ||
+                                       (inGroup && r->lastStartedGroup == e.groupId &&
+                                        r->lastStartedIndex >= 0)));
+    if (completed && seen_[p][k] != kSeenCompleted) {
+      raiseEntry(p, k, kSeenCompleted, Rule::kStreamOrder);
+      changed = true;
+    } else if (started && startKnown(p) && seen_[p][k] == kSeenNone) {
+      raiseEntry(p, k, kSeenStarted, Rule::kStreamOrder);
+      changed = true;
+    }
+    if (seen_[p][k] == kSeenCompleted) t.completed.add(e.groupId);
+    if (seen_[p][k] != kSeenNone) t.started = true;
+  }
+  return changed;
+}
+
+// Calls of one ncclGroup launch together (one started on a stream: all of it there started) and,
+// on one communicator, finish together.
+bool Analyzer::groupOrder(size_t p) {
+  const auto& d = proc(p);
+  bool changed = false;
+  for (const auto& calls : groupCalls_[p]) {
+    for (uint32_t a : calls) {
+      const auto& x = d.entries[a];
+      if (seen_[p][a] == kSeenNone || x.state == schema::EntryState::CAPTURED || failedResult(x.result)) continue;
+      for (uint32_t b : calls) {
+        const auto& y = d.entries[b];
+        if (b == a || y.state == schema::EntryState::CAPTURED || failedResult(y.result)) continue;
+        if (seen_[p][a] == kSeenCompleted && y.comm == x.comm && seen_[p][b] != kSeenCompleted) {
+          raiseEntry(p, b, kSeenCompleted, Rule::kGroup);
+          changed = true;
+        } else if (startKnown(p) && seen_[p][b] == kSeenNone && y.stream == x.stream && y.threadId == x.threadId) {
+          raiseEntry(p, b, kSeenStarted, Rule::kGroup);
+          changed = true;
+        }
+      }
+    }
+  }
+  return changed;
+}
+
+// An all-reduce (all-gather, ...) that one rank completed ran on every rank.
+bool Analyzer::peersCompleted() {
+  bool changed = false;
+  for (auto& g : groups_) {
+    int64_t cmax = -1;
+    for (const auto& m : g.members) {
+      if (m.proc != kNone && completionKnown(m.proc)) cmax = std::max(cmax, m.effCompleted);
     }
     for (auto& m : g.members) {
-      if (m.proc == kNone || !completionKnown(m.proc)) continue;
+      if (m.proc == kNone || !completionKnown(m.proc) || m.effCompleted >= cmax) continue;
       const auto& c = commOf(m);
       int64_t upTo = std::min(c.lastEnqueuedSeq, cmax);
       // A lag is a few calls; anything longer is not a lag (or not a sane dump).
@@ -386,17 +751,84 @@ void Analyzer::inferProgress() {
         }
         if (op != schema::Op::UNKNOWN && !needsEveryone(op)) break;
       }
-      if (s - 1 > m.effCompleted) {
-        m.effCompleted = s - 1;
-        m.effStarted = std::max(m.effStarted, m.effCompleted);
-        ++inferred;
+      changed = raiseCompleted(m, s - 1, Rule::kPeers, true) || changed;
+    }
+  }
+  return changed;
+}
+
+// Sends whose receive completed on the peer: delivered (receive proves send).
+void Analyzer::inferDelivered() {
+  for (const auto& g : groups_) {
+    for (const auto& m : g.members) {
+      if (m.proc == kNone || !completionKnown(m.proc)) continue;
+      const auto& c = commOf(m);
+      for (size_t k = 0; k < c.p2p.size(); ++k) {
+        const auto& kc = c.p2p[k];
+        if (!kc.send || kc.peer < 0 || kc.peer >= g.size) continue;
+        const Member& peer = g.members[static_cast<size_t>(g.memberOf[static_cast<size_t>(kc.peer)])];
+        if (peer.proc == kNone || !completionKnown(peer.proc)) continue;
+        const P2PProgress* r = p2pProgress(peer.proc, peer.comm, m.commRank, false);
+        if (r) p2p_[m.proc][m.comm][k].delivered = std::min(r->completed, kc.lastEnqueuedSeq);
       }
     }
   }
-  if (inferred > 0) {
-    v_.notes.push_back(std::to_string(inferred) +
-                       " communicator view(s) trailed what the rank's own later calls or its peers prove ran "
-                       "(a recorder reads GPU events late); those calls are counted as completed");
+  // Noted for the kept sends it decides.
+  for (size_t p = 0; p < job_.processes.size(); ++p) {
+    if (!completionKnown(p)) continue;
+    const auto& d = proc(p);
+    for (size_t k = 0; k < d.entries.size(); ++k) {
+      const auto& e = d.entries[k];
+      if (e.op != schema::Op::SEND || seen_[p][k] == kSeenCompleted) continue;
+      const P2PProgress* q = p2pProgress(p, e.comm, e.root, true);
+      if (q && e.p2pSeq > q->completed && e.p2pSeq <= q->delivered) {
+        logInference(Rule::kDelivered, [&] { return d.label() + ": " + describeEntry(p, e) + " delivered"; });
+      }
+    }
+  }
+}
+
+void Analyzer::addInferenceNotes() {
+  static const char* const kWhy[kRules] = {
+      "communicator order (NCCL runs one communicator's calls in order: a call that started proves the ones "
+      "before it finished)",
+      "stream order (a stream runs its work in order: a call issued before, by the same thread on the same "
+      "stream, got at least as far as a later one seen started or completed; calls of one ncclGroup launch "
+      "together)",
+      "ncclGroup (calls of one group launch together, and on one communicator finish together)",
+      "peers' completion (an all-reduce, all-gather, reduce-scatter or all-to-all completes on no rank before "
+      "every rank ran it)",
+      "receive proves send (the peer's matching receive completed)",
+  };
+  for (size_t r = 0; r < kRules; ++r) {
+    const RuleLog& l = inferred_[r];
+    if (l.count == 0) continue;
+    std::string s = "further than the dumps show, inferred by " + std::string(kWhy[r]) + ": " +
+                    std::to_string(l.count) + (l.count == 1 ? " call or communicator view: " : " calls or communicator views: ");
+    for (size_t k = 0; k < l.examples.size(); ++k) s += (k ? "; " : "") + l.examples[k];
+    if (l.count > l.examples.size()) s += "; and " + std::to_string(l.count - l.examples.size()) + " more";
+    v_.notes.push_back(std::move(s));
+  }
+  // Untracked calls nothing proved: read like an unmeasured rank's.
+  std::vector<std::string> who;
+  size_t calls = 0;
+  for (size_t p = 0; p < job_.processes.size(); ++p) {
+    const auto& d = proc(p);
+    size_t n = 0;
+    for (size_t k = 0; k < d.entries.size(); ++k) {
+      if (completionKnown(p) && untrackedUnknown(p, d.entries[k]) && isPendingAlone(p, d.entries[k], true)) ++n;
+    }
+    if (n == 0) continue;
+    calls += n;
+    if (who.size() < 8) who.push_back(d.label() + " (" + std::to_string(n) + ")");
+  }
+  if (calls > 0) {
+    std::string list;
+    for (size_t k = 0; k < who.size(); ++k) list += (k ? ", " : "") + who[k];
+    v_.notes.push_back("untracked: " + std::to_string(calls) + " unfinished call(s) of " + list +
+                       (who.size() == 8 ? " and more" : "") +
+                       " have no GPU events (the recorder could attach none): whether they started or finished "
+                       "is not known, so they are read like an unmeasured rank's calls, never as not started");
   }
 }
 
@@ -617,10 +1049,13 @@ void Analyzer::computeFrontiers() {
         m.state = RankState::kUnknown;
       } else if (m.effCompleted >= f) {
         m.state = RankState::kCompleted;
+      } else if (startKnown(m.proc) && m.effStarted >= f) {
+        m.state = RankState::kStarted;
+      } else if (e && untrackedUnknown(m.proc, *e)) {
+        // No GPU events: like an unmeasured rank's call, neither "queued" nor "pending" is known.
+        m.state = RankState::kUnknown;
       } else if (!startKnown(m.proc)) {
         m.state = RankState::kPending;
-      } else if (m.effStarted >= f) {
-        m.state = RankState::kStarted;
       } else {
         m.state = RankState::kQueued;
       }
@@ -879,8 +1314,8 @@ void Analyzer::matchP2P() {
 }
 
 // What the call `e` of process p waits for, as nodes.
-std::vector<Node> Analyzer::waitTargets(size_t p, const EntryView& e, std::string* why,
-                                         size_t* transportGroup) const {
+std::vector<Node> Analyzer::waitTargets(size_t p, const EntryView& e, std::string* why, WaitEnd* end,
+                                         int depth) const {
   auto [gi, mi] = where_[p][e.comm];
   if (gi == kNone) return {};
   const Group& h = groups_[gi];
@@ -891,7 +1326,7 @@ std::vector<Node> Analyzer::waitTargets(size_t p, const EntryView& e, std::strin
       if (b == mi) {
         // p is itself behind on h: what holds it there is the next step.
         Node n{gi, mi, h.members[mi].state, false, h.frontier, -1, -1};
-        *why = "waits in " + describeEntry(p, e) + ", behind its own unfinished call #" + std::to_string(h.frontier);
+        *why = "waits behind its own unfinished call #" + std::to_string(h.frontier) + " there";
         return {n};
       }
     }
@@ -902,47 +1337,96 @@ std::vector<Node> Analyzer::waitTargets(size_t p, const EntryView& e, std::strin
         names += (k ? ", " : "") + refMember(h, h.members[out[k].member]).label;
       }
       if (out.size() > 4) names += " and " + std::to_string(out.size() - 4) + " more";
-      *why = "waits in " + describeEntry(p, e) + " for " + names;
+      *why = "waits for " + names;
     } else {
-      *why = "waits in " + describeEntry(p, e) + "; every rank started it";
-      *transportGroup = gi;
+      *why = "every rank issued, and none is behind";
+      end->transportGroup = gi;
     }
     return out;
   }
   int32_t peer = e.root;
   if (peer < 0 || peer >= h.size) return {};
+  const int32_t me = h.members[mi].commRank;
   const Member& pm = h.members[static_cast<size_t>(h.memberOf[static_cast<size_t>(peer)])];
   size_t pmi = static_cast<size_t>(h.memberOf[static_cast<size_t>(peer)]);
   bool send = e.op == schema::Op::SEND;
   std::string what = send ? "receive" : "send";
   if (pm.proc == kNone) {
-    *why = "waits in " + describeEntry(p, e) + " for its peer, which left no dump";
-    return {{gi, pmi, RankState::kMissing, true, e.p2pSeq, h.members[mi].commRank, e.seq}};
+    *why = "waits for its peer, which left no dump";
+    return {{gi, pmi, RankState::kMissing, true, e.p2pSeq, me, e.seq}};
   }
   const auto& pd = proc(pm.proc);
-  const P2PCounterView* k = commOf(pm).p2pCounter(h.members[mi].commRank, !send);
+  const P2PCounterView* k = commOf(pm).p2pCounter(me, !send);
   int64_t enq = k ? k->lastEnqueuedSeq : -1;
-  int64_t started = k ? k->lastStartedSeq : -1;
-  // The peer issued the counterpart, and a collective it issued after that point started: the
-  // counterpart ran (one communicator's operations run in order).
-  if (enq >= e.p2pSeq && pm.effStarted > e.seq) started = std::max(started, e.p2pSeq);
   if (enq < e.p2pSeq) {
-    *why = "waits in " + describeEntry(p, e) + "; " + pd.label() + " never issued the matching " + what;
-    return {{gi, pmi, RankState::kNotEnqueued, true, e.p2pSeq, h.members[mi].commRank, e.seq}};
+    *why = "waits for " + pd.label() + ", which never issued the matching " + what;
+    return {{gi, pmi, RankState::kNotEnqueued, true, e.p2pSeq, me, e.seq}};
   }
-  if (startKnown(pm.proc) && started < e.p2pSeq) {
-    *why = "waits in " + describeEntry(p, e) + "; " + pd.label() + " issued the matching " + what +
-           " but its stream never started it";
-    return {{gi, pmi, RankState::kQueued, true, e.p2pSeq, h.members[mi].commRank, e.seq}};
+  // Its own side: a call its stream never started waits for nothing of the peer's yet, and nothing
+  // of its own is in front of it (it is this rank's oldest unfinished call). That names this rank's
+  // GPU only when nothing it issued later ran either: later calls that ran on other streams make the
+  // recorder's "not started" a view it could not keep up (streams are ordered through events it
+  // cannot see), so the start is read as not known.
+  bool mineKnown = startKnown(p) && !untrackedUnknown(p, e);
+  if (mineKnown && seenOf(p, e) == kSeenNone) {
+    if (!laterProgress(p, e)) {
+      *why = "its own stream never started";
+      return {{gi, mi, RankState::kQueued, true, e.p2pSeq, peer, e.seq}};
+    }
+    *why = "its recorder never saw start, although calls it issued later ran: where it waits is not known";
+    end->unknown = true;
+    return {};
   }
-  *why = "waits in " + describeEntry(p, e) + "; both sides started it";
-  *transportGroup = gi;
+  // The peer's side.
+  const P2PProgress* q = p2pProgress(pm.proc, pm.comm, me, !send);
+  int64_t started = q ? q->started : -1;
+  // A collective it issued after the counterpart started: the counterpart ran (communicator order).
+  if (pm.effStarted > e.seq) started = std::max(started, e.p2pSeq);
+  const EntryView* theirs = pd.findP2P(pm.comm, me, !send, e.p2pSeq);
+  bool theirsKnown = startKnown(pm.proc) && !(theirs && untrackedUnknown(pm.proc, *theirs));
+  if (started < e.p2pSeq && theirsKnown && !(theirs && laterProgress(pm.proc, *theirs))) {
+    *why = "waits for " + pd.label() + ", which issued the matching " + what + " but whose stream never started it";
+    return {{gi, pmi, RankState::kQueued, true, e.p2pSeq, me, e.seq}};
+  }
+  if (started < e.p2pSeq && theirsKnown) {
+    *why = "waits for " + pd.label() + ", which issued the matching " + what +
+           "; its recorder never saw that start, although calls it issued later ran: where it waits is not known";
+    end->unknown = true;
+    return {};
+  }
+  if ((started < e.p2pSeq && !theirsKnown) || !mineKnown) {
+    size_t who = started < e.p2pSeq && !theirsKnown ? pm.proc : p;
+    *why = "waits for " + pd.label() + ", which issued the matching " + what + "; whether " +
+           (who == p ? "this call" : "that call") + " started on the GPU is not known (" +
+           (untrackedUnknown(who, who == p ? e : *theirs) ? std::string("untracked") : enumName(timing_[who]) + " timing") +
+           ")";
+    end->unknown = true;
+    return {};
+  }
+  // Both sides started it. If the counterpart was launched in one ncclGroup with a call that waits
+  // for someone, that is what holds it (a group's calls finish together).
+  if (depth == 0 && theirs && theirs->groupId != 0) {
+    for (const auto& x : pd.entries) {
+      if (&x == theirs || x.groupId != theirs->groupId || !isPending(pd, x)) continue;
+      std::string w;
+      WaitEnd ignored;
+      auto held = waitTargets(pm.proc, x, &w, &ignored, depth + 1);
+      if (!held.empty()) {
+        *why = "waits for " + pd.label() + ", which started the matching " + what + ", launched in one ncclGroup with " +
+               describeEntry(pm.proc, x) + ", which " + w;
+        return held;
+      }
+    }
+  }
+  *why = "both sides started it and neither completed it";
+  end->stuck = true;
+  end->pair = {gi, send ? me : peer, send ? peer : me, e.p2pSeq};
   return {};
 }
 
 // What an unfinished call `e` of process p waits for. Calls of one ncclGroupStart/End launch and
 // finish together, so the whole group is asked, and the member that waits on someone answers.
-std::vector<Node> Analyzer::heldBy(size_t p, const EntryView& e, std::string* why, size_t* transportGroup) const {
+std::vector<Node> Analyzer::heldBy(size_t p, const EntryView& e, std::string* why, WaitEnd* end) const {
   std::vector<const EntryView*> calls{&e};
   if (e.groupId != 0) {
     for (const auto& x : proc(p).entries) {
@@ -950,10 +1434,10 @@ std::vector<Node> Analyzer::heldBy(size_t p, const EntryView& e, std::string* wh
     }
   }
   std::string firstWhy;
-  size_t firstTransport = kNone;
+  WaitEnd firstEnd;
   for (const EntryView* c : calls) {
     std::string w;
-    size_t t = kNone;
+    WaitEnd t;
     auto out = waitTargets(p, *c, &w, &t);
     if (!out.empty()) {
       *why = describeEntry(p, *c) + (c == &e ? "" : " (in one group with " + describeEntry(p, e) + ")") + ", which " + w;
@@ -961,17 +1445,17 @@ std::vector<Node> Analyzer::heldBy(size_t p, const EntryView& e, std::string* wh
     }
     if (firstWhy.empty()) {
       firstWhy = describeEntry(p, *c) + ", which " + w;
-      firstTransport = t;
+      firstEnd = t;
     }
   }
   *why = firstWhy;
-  *transportGroup = firstTransport;
+  *end = firstEnd;
   return {};
 }
 
 // Edges out of a node: why this rank has not done the call its peers wait in.
-std::vector<Node> Analyzer::next(const Node& n, std::string* why, size_t* transportGroup) const {
-  *transportGroup = kNone;
+std::vector<Node> Analyzer::next(const Node& n, std::string* why, WaitEnd* end) const {
+  *end = WaitEnd{};
   const Group& g = groups_[n.group];
   const Member& m = g.members[n.member];
   if (m.proc == kNone || proc(m.proc).processDied) return {};
@@ -981,7 +1465,7 @@ std::vector<Node> Analyzer::next(const Node& n, std::string* why, size_t* transp
     const EntryView* e = earliestPending(m.proc, nullptr, false);
     if (!e) return {};
     std::string w;
-    auto out = heldBy(m.proc, *e, &w, transportGroup);
+    auto out = heldBy(m.proc, *e, &w, end);
     *why = "never issued it: its host is held by " + w;
     return out;
   }
@@ -996,7 +1480,7 @@ std::vector<Node> Analyzer::next(const Node& n, std::string* why, size_t* transp
     const EntryView* e = earliestPending(m.proc, mine, false);
     if (!e || (mine && e->index == mine->index)) return {};
     std::string w;
-    auto out = heldBy(m.proc, *e, &w, transportGroup);
+    auto out = heldBy(m.proc, *e, &w, end);
     *why = "issued it, but its stream is held by " + w;
     return out;
   }
@@ -1043,12 +1527,25 @@ void Analyzer::classifyRoot(const Node& n, Root* r) const {
           int64_t w = proc(o.proc).wallNs(e->enqueueMonoNs);
           if (w > 0 && (waitSince == 0 || w < waitSince)) {
             waitSince = w;
-            waitFor = proc(o.proc).dumpMonoNs - e->enqueueMonoNs;
+            waitFor = satSub(proc(o.proc).dumpMonoNs, e->enqueueMonoNs);
           }
         }
       }
     }
+  } else if (n.peer >= 0 && n.peer < g.size) {
+    // The waiting side's send or receive.
+    const Member& w = g.members[static_cast<size_t>(g.memberOf[static_cast<size_t>(n.peer)])];
+    if (w.proc != kNone) {
+      const auto& wd = proc(w.proc);
+      const EntryView* e = wd.findP2P(w.comm, m.commRank, true, n.seq);
+      if (!e) e = wd.findP2P(w.comm, m.commRank, false, n.seq);
+      if (e && wd.wallNs(e->enqueueMonoNs) > 0) {
+        waitSince = wd.wallNs(e->enqueueMonoNs);
+        waitFor = satSub(wd.dumpMonoNs, e->enqueueMonoNs);
+      }
+    }
   }
+  r->waitSince = waitSince;
   std::string peersText;
   if (!n.p2p && waiting > 0) {
     peersText = std::to_string(waiting) + (waiting == 1 ? " peer waits" : " peers wait") + " in " + call;
@@ -1056,6 +1553,7 @@ void Analyzer::classifyRoot(const Node& n, Root* r) const {
   } else if (n.p2p) {
     const Member& w = g.members[static_cast<size_t>(g.memberOf[static_cast<size_t>(n.peer)])];
     peersText = refMember(g, w).label + " waits in its p2p #" + std::to_string(n.seq) + " with it on " + commName(g);
+    if (waitSince > 0) peersText += " since " + fmtWall(waitSince) + " (" + fmtSeconds(waitFor) + " before its dump)";
   }
 
   if (m.proc == kNone) {
@@ -1074,7 +1572,7 @@ void Analyzer::classifyRoot(const Node& n, Root* r) const {
   std::string last;
   if (const EntryView* e = d.newest()) {
     last = "its last call was " + describeEntry(m.proc, *e) + " (" + enumName(e->state) + ")";
-    if (d.dumpMonoNs > 0 && e->enqueueMonoNs > 0) last += ", " + fmtSeconds(d.dumpMonoNs - e->enqueueMonoNs) + " before its dump";
+    if (d.dumpMonoNs > 0 && e->enqueueMonoNs > 0) last += ", " + fmtSeconds(satSub(d.dumpMonoNs, e->enqueueMonoNs)) + " before its dump";
   }
   if (d.processDied) {
     r->reason = Reason::kDied;
@@ -1242,14 +1740,20 @@ void Analyzer::dfs(const Node& n, std::vector<Node>& path, std::set<Node>& onPat
   }
   onPath.insert(n);
   std::string why;
-  size_t transport = kNone;
-  auto outs = next(n, &why, &transport);
+  WaitEnd end;
+  auto outs = next(n, &why, &end);
   whyOf_[n] = why;
   std::vector<size_t> found;
   if (outs.empty()) {
-    if (transport != kNone) {
+    if (end.transportGroup != kNone) {
       // The chain ends in a call every rank started: the transport, not a rank.
-      transportGroups_.insert(transport);
+      transportGroups_.insert(end.transportGroup);
+    } else if (end.stuck) {
+      stuckPairs_.insert(end.pair);
+    } else if (end.unknown) {
+      // The chain ends at a call whose GPU progress was not measured: no one to name from here.
+      const Member& m = groups_[n.group].members[n.member];
+      if (m.proc != kNone) unknownEnds_.emplace(m.proc, why);
     } else {
       size_t ri = rootIndex(n);
       record(ri);
@@ -1321,6 +1825,25 @@ void Analyzer::followChains() {
   }
   for (size_t gi : transportGroups_) {
     const Group& g = groups_[gi];
+    if (!g.stalled || g.frontier < 0) continue;  // only a collective every rank issued is the transport's
+    const std::string call = nodeText({gi, 0, RankState::kStarted, false, g.frontier, -1, -1});
+    // Ranks whose start of it was not measured: it may wait on their GPU as well.
+    std::string unsure;
+    size_t nUnsure = 0;
+    for (const auto& m : g.members) {
+      if (m.proc == kNone || (m.state != RankState::kPending && m.state != RankState::kUnknown)) continue;
+      if (nUnsure++ < 4) {
+        const EntryView* e = proc(m.proc).findCollective(m.comm, g.frontier);
+        unsure += (unsure.empty() ? "" : ", ") + proc(m.proc).label() + " (" +
+                  (e && untrackedUnknown(m.proc, *e) ? std::string("untracked") : enumName(timing_[m.proc])) + ")";
+      }
+    }
+    if (nUnsure > 4) unsure += " and " + std::to_string(nUnsure - 4) + " more";
+    const std::string state = nUnsure == 0 ? "every rank started " + call + " and none completed it"
+                                           : "every rank issued " + call + " and none completed it";
+    const std::string where = nUnsure == 0 ? "stuck in the transport"
+                                           : "stuck in the transport, or on the GPU of a rank whose start of it was "
+                                             "not measured: " + unsure;
     bool any = false;
     for (const auto& m : g.members) {
       if (m.proc == kNone || !m.error) continue;
@@ -1338,17 +1861,63 @@ void Analyzer::followChains() {
       if (code == 0 && e) code = e->result;
       s.errorCode = code;
       s.errorWallNs = proc(m.proc).wallNs(c.lastAsyncErrorMonoNs);
-      s.evidence = "every rank started " + nodeText({gi, 0, RankState::kStarted, false, g.frontier, -1, -1}) +
-                   " and none completed it (stuck in the transport); this rank's communicator reported " +
-                   ncclResultName(code) + " (" + std::to_string(code) + "), state " + enumName(c.state);
+      s.evidence = state + " (" + where + "); this rank's communicator reported " + ncclResultName(code) + " (" +
+                   std::to_string(code) + "), state " + enumName(c.state);
       s.blocking = static_cast<int64_t>(g.present);
       extra_.push_back(std::move(s));
     }
+    if (nUnsure > 0) transportUnsure_.insert(gi);
     if (!any) {
-      v_.notes.push_back(commName(g) + ": every rank issued " + nodeText({gi, 0, RankState::kStarted, false, g.frontier, -1, -1}) +
-                         " and none completed it: stuck in the transport (network, NVLink, a peer's proxy); no rank "
-                         "reported an error");
+      v_.notes.push_back(commName(g) + ": " + state + ": " + where +
+                         (nUnsure == 0 ? " (network, NVLink, a peer's proxy)" : "") + "; no rank reported an error");
     }
+  }
+  // Send/recv pairs a chain ended in: both sides started, neither completed (the verdict's p2p_stuck).
+  for (const auto& sp : stuckPairs_) {
+    const Group& g = groups_[sp.group];
+    const Member& src = g.members[static_cast<size_t>(g.memberOf[static_cast<size_t>(sp.src)])];
+    const Member& dst = g.members[static_cast<size_t>(g.memberOf[static_cast<size_t>(sp.dst)])];
+    if (src.proc == kNone || dst.proc == kNone) continue;
+    P2PStuck x;
+    x.comm = g.id;
+    x.srcCommRank = sp.src;
+    x.dstCommRank = sp.dst;
+    x.src = ref(src.proc);
+    x.dst = ref(dst.proc);
+    x.p2pSeq = sp.p2pSeq;
+    v_.p2pStuck.push_back(x);
+    // A side whose communicator reported an error is named, as for a collective.
+    for (const Member* m : {&src, &dst}) {
+      const auto& c = commOf(*m);
+      if (!hasError(c)) continue;
+      Suspect s;
+      s.who = ref(m->proc);
+      s.comm = g.id;
+      s.commRank = m->commRank;
+      s.seq = sp.p2pSeq;
+      s.op = "send/recv";
+      s.reason = Reason::kError;
+      s.errorCode = c.lastAsyncError;
+      s.errorWallNs = proc(m->proc).wallNs(c.lastAsyncErrorMonoNs);
+      s.evidence = "send/recv #" + std::to_string(sp.p2pSeq) + " from " + x.src.label + " to " + x.dst.label + " on " +
+                   commName(g) + ": both sides started it and neither completed it (stuck in the transport); this "
+                   "rank's communicator reported " + ncclResultName(c.lastAsyncError) + " (" +
+                   std::to_string(c.lastAsyncError) + "), state " + enumName(c.state);
+      s.with.push_back(ref((m == &src ? dst : src).proc));
+      s.blocking = 2;
+      extra_.push_back(std::move(s));
+    }
+  }
+  // Chains that end where GPU progress was not measured: said, not guessed.
+  if (!unknownEnds_.empty()) {
+    std::string list;
+    size_t n = 0;
+    for (const auto& [p, why] : unknownEnds_) {
+      if (n++ == 4) break;
+      list += (list.empty() ? "" : "; ") + proc(p).label() + " " + why;
+    }
+    if (unknownEnds_.size() > 4) list += "; and " + std::to_string(unknownEnds_.size() - 4) + " more";
+    v_.notes.push_back("not followed further (GPU progress not known there): " + list);
   }
 }
 
@@ -1396,6 +1965,56 @@ int priority(Reason r) {
   return 9;
 }
 
+const EntryView* Analyzer::witnessEntry(size_t w, const Root& r) const {
+  const Group& g = groups_[r.node.group];
+  const auto& d = proc(w);
+  for (const auto& e : d.entries) {
+    if (e.isP2P() != r.node.p2p) continue;
+    if (r.node.p2p ? e.p2pSeq != r.node.seq : e.seq != r.node.seq) continue;
+    const CommView& c = d.comms[e.comm];
+    if (c.id != g.id) {
+      // In the same program a sibling communicator (another TP or DP group of the same split: same
+      // parent, size and name) makes the same call at the same sequence number.
+      if (r.node.p2p || g.parentId == 0 || c.parentId != g.parentId || c.size != g.size || c.name != g.name) continue;
+      if (!g.frontierOp.empty() && enumName(e.op) != g.frontierOp) continue;
+    }
+    return &e;
+  }
+  return nullptr;
+}
+
+// The stalled rank's program never ran either call, so its peers say which comes first: a peer that
+// made both calls (or a sibling group's twin of one of them) issued them in program order, on one
+// clock. Peers vote; without a witness, the one peers began waiting in first (earliest enqueue, wall
+// clock) comes first; then the lower communicator id and sequence number, so the answer never
+// depends on the order the chains were followed in.
+bool Analyzer::issuedBefore(const Root& a, const Root& b) const {
+  std::vector<size_t> witnesses;
+  for (const Root* r : {&a, &b}) {
+    const Group& g = groups_[r->node.group];
+    size_t n = 0;
+    for (const auto& m : g.members) {
+      if (m.proc == kNone || m.commRank == g.members[r->node.member].commRank) continue;
+      witnesses.push_back(m.proc);
+      if (++n == 64) break;
+    }
+  }
+  std::sort(witnesses.begin(), witnesses.end());
+  witnesses.erase(std::unique(witnesses.begin(), witnesses.end()), witnesses.end());
+  int votes = 0;
+  for (size_t w : witnesses) {
+    const EntryView* x = witnessEntry(w, a);
+    const EntryView* y = witnessEntry(w, b);
+    if (!x || !y || x->index == y->index) continue;
+    votes += x->index < y->index ? 1 : -1;
+  }
+  if (votes != 0) return votes > 0;
+  if (a.waitSince != b.waitSince && a.waitSince > 0 && b.waitSince > 0) return a.waitSince < b.waitSince;
+  const Group& ga = groups_[a.node.group];
+  const Group& gb = groups_[b.node.group];
+  return std::tie(ga.id, a.node.p2p, a.node.seq) < std::tie(gb.id, b.node.p2p, b.node.seq);
+}
+
 void Analyzer::finish() {
   // One suspect per rank and reason: a rank that stalls holds up each of its communicators, and
   // each of them found it. Keep the finding that holds up the most, count everything it holds up.
@@ -1416,8 +2035,12 @@ void Analyzer::finish() {
     size_t k = it->second;
     waiting[k].insert(r.waitingGroups.begin(), r.waitingGroups.end());
     const Root& kept = roots_[keep[k]];
-    if (r.waitingGroups.size() > kept.waitingGroups.size() ||
-        (r.waitingGroups.size() == kept.waitingGroups.size() && r.chain.size() > kept.chain.size())) {
+    if (r.reason == Reason::kHostStall) {
+      // A rank that never issued several calls its peers wait in: name the first it failed to
+      // issue (the others come after it in its program).
+      if (issuedBefore(r, kept)) keep[k] = ri;
+    } else if (r.waitingGroups.size() > kept.waitingGroups.size() ||
+               (r.waitingGroups.size() == kept.waitingGroups.size() && r.chain.size() > kept.chain.size())) {
       keep[k] = ri;
     }
   }
@@ -1531,6 +2154,7 @@ void Analyzer::finish() {
   std::set<uint64_t> suspectComms;
   for (const auto& s : v_.suspects) suspectComms.insert(s.comm);
   for (size_t gi : transportGroups_) suspectComms.insert(groups_[gi].id);
+  for (const auto& x : v_.p2pStuck) suspectComms.insert(x.comm);
   std::stable_sort(v_.comms.begin(), v_.comms.end(), [&](const CommReport& a, const CommReport& b) {
     auto rank = [&](const CommReport& c) { return suspectComms.count(c.id) ? 0 : c.stalled ? 1 : 2; };
     return rank(a) < rank(b);
@@ -1564,11 +2188,34 @@ void Analyzer::finish() {
       sum += ")";
     }
   } else if (stalled) {
-    sum = "stalled, and no rank is behind: stuck in the transport";
+    size_t places = 0;
+    std::string at;
+    bool unsure = false;
     for (size_t gi : transportGroups_) {
-      sum += " at " + nodeText({gi, 0, RankState::kStarted, false, groups_[gi].frontier, -1, -1});
-      if (transportGroups_.size() > 1) sum += " (and " + std::to_string(transportGroups_.size() - 1) + " more)";
-      break;
+      if (!groups_[gi].stalled || groups_[gi].frontier < 0) continue;
+      if (places++ == 0) {
+        at = nodeText({gi, 0, RankState::kStarted, false, groups_[gi].frontier, -1, -1});
+        unsure = transportUnsure_.count(gi) > 0;
+      }
+    }
+    for (const auto& x : v_.p2pStuck) {
+      if (places++ == 0) {
+        at = "send/recv #" + std::to_string(x.p2pSeq) + " from " + x.src.label + " to " + x.dst.label + " on comm " +
+             hexId(x.comm);
+      }
+    }
+    if (places > 0 && unsure) {
+      sum = "stalled, and no rank is known to be behind: " + at + " is stuck in the transport or on the GPU of a rank "
+            "whose start of it was not measured";
+      if (places > 1) sum += " (and " + std::to_string(places - 1) + " more stalls)";
+    } else if (places > 0) {
+      sum = "stalled, and no rank is behind: stuck in the transport at " + at;
+      if (places > 1) sum += " (and " + std::to_string(places - 1) + " more)";
+    } else if (!unknownEnds_.empty()) {
+      sum = "stalled, and no rank is known to be behind: where the GPU progress was not measured, it cannot be told "
+            "(see the notes)";
+    } else {
+      sum = "stalled, and no rank is behind";
     }
   } else {
     sum = "every call completed and matched";

@@ -29,6 +29,7 @@ constexpr size_t kErrorEntries = 8;     // calls that ended in an error
 constexpr size_t kMaxKeptEntries = 4096;  // in all, whatever the number of communicators
 // Bounds that keep a hostile dump from making the model large.
 constexpr size_t kMaxSignaturesPerComm = 256;
+constexpr size_t kMaxStreams = 1024;  // (thread, stream) pairs tracked per process
 constexpr int64_t kMaxSeqGap = 1 << 16;
 
 bool collective(schema::Op op) { return op != schema::Op::SEND && op != schema::Op::RECV; }
@@ -175,6 +176,7 @@ void readDump(const DumpFile& file, ProcessDump* out) {
     CallSignature sig;
   };
   std::vector<Last> last(out->comms.size());
+  size_t streamAt = SIZE_MAX;  // the (thread, stream) of the previous progressed entry: usually this one's
   for (uint32_t k = 0; k < n; ++k) {
     auto e = entries[k];
     uint32_t ci = e.getComm();
@@ -182,6 +184,40 @@ void readDump(const DumpFile& file, ProcessDump* out) {
     CommView& c = out->comms[ci];
     auto op = e.getOp();
     auto state = e.getState();
+    if (state == schema::EntryState::STARTED || state == schema::EntryState::COMPLETED) {
+      // Stream order evidence (model.h, StreamProgress). A refused call never reached the stream.
+      int32_t result = e.getResult();
+      if (result == 0 || result == 7) {
+        uint64_t stream = e.getStream();
+        uint32_t thread = e.getThreadId();
+        auto& ss = out->streams;
+        if (streamAt >= ss.size() || ss[streamAt].stream != stream || ss[streamAt].thread != thread) {
+          streamAt = SIZE_MAX;
+          for (size_t j = 0; j < ss.size(); ++j) {
+            if (ss[j].stream == stream && ss[j].thread == thread) {
+              streamAt = j;
+              break;
+            }
+          }
+          if (streamAt == SIZE_MAX && ss.size() < kMaxStreams) {
+            ss.push_back({stream, thread, 0, -1, -1, 0});
+            streamAt = ss.size() - 1;
+          }
+        }
+        if (streamAt != SIZE_MAX) {
+          StreamProgress& sp = ss[streamAt];
+          uint32_t group = e.getGroupId();
+          sp.lastStartedIndex = k;
+          sp.lastStartedGroup = group;
+          if (state == schema::EntryState::COMPLETED) {
+            sp.lastCompletedIndex = k;
+            sp.lastCompletedGroup = group;
+          }
+        }
+      }
+    } else if (state == schema::EntryState::UNTRACKED) {
+      ++out->untrackedEntries;
+    }
     bool pending = false;
     if (collective(op)) {
       int64_t seq = e.getSeq();

@@ -121,6 +121,16 @@ json verdictToJson(const Verdict& v) {
                    {"pending", l.pending}});
   }
   j["p2p_unmatched"] = std::move(p2p);
+  json stuck = json::array();
+  for (const auto& x : v.p2pStuck) {
+    stuck.push_back({{"comm", hexId(x.comm)},
+                     {"src", rankJson(x.src)},
+                     {"dst", rankJson(x.dst)},
+                     {"src_comm_rank", x.srcCommRank},
+                     {"dst_comm_rank", x.dstCommRank},
+                     {"p2p_seq", x.p2pSeq}});
+  }
+  j["p2p_stuck"] = std::move(stuck);
   j["notes"] = v.notes;
   return j;
 }
@@ -220,6 +230,19 @@ std::string renderText(const Verdict& v, bool verbose) {
       }
       line("  comm " + hexId(l.comm) + ": " + l.src.label + " -> " + l.dst.label + ": " + std::to_string(l.sends) +
            " sends, " + std::to_string(l.receives) + " receives");
+    }
+  }
+  if (!v.p2pStuck.empty()) {
+    line("");
+    line("Point-to-point calls stuck in the transport (both sides started, neither completed):");
+    size_t n = 0;
+    for (const auto& x : v.p2pStuck) {
+      if (!verbose && n++ == 8) {
+        line("  ...");
+        break;
+      }
+      line("  comm " + hexId(x.comm) + ": send/recv #" + std::to_string(x.p2pSeq) + " " + x.src.label + " -> " +
+           x.dst.label);
     }
   }
   if (!v.unreadable.empty()) {

@@ -3,10 +3,12 @@
 // one line per bad file; the other files are still analyzed.
 #include <stdlib.h>
 
+#include <capnp/message.h>
 #include <catch2/catch.hpp>
 
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <fstream>
 #include <iterator>
 #include <random>
@@ -15,6 +17,7 @@
 
 #include "ncclfr/analysis/analyze.h"
 #include "ncclfr/analysis/load.h"
+#include "ncclfr/analysis/render.h"
 #include "ncclfr/dump_file.h"
 #include "ncclfr/synth.h"
 
@@ -184,4 +187,71 @@ TEST_CASE("nothing readable at all is an error - not a verdict") {
   std::string error;
   CHECK(!selectJob(std::move(loaded), {}, &j, &error));
   CHECK(error == "no readable dumps");
+}
+
+TEST_CASE("extreme clock bases and times: saturated - never an overflow") {
+  // A damaged dump can carry any clock pair and any times: wall - mono and mono + offset must not
+  // overflow anywhere (analyze, the text and JSON verdicts, show, db). Under -DNCCLFR_SANITIZE=address
+  // UBSan aborts on a signed overflow, so this test is the check.
+  TempDir tmp;
+  auto job = makeJob(tmp.path / "src", "host_stall", 64);
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  const std::vector<std::pair<int64_t, int64_t>> clocks = {
+      {kMax, kMin}, {kMin, kMax}, {kMax, -1}, {kMin, 1}, {0, kMin}, {kMax, 0}, {kMin, 0}, {1, kMax}};
+  for (size_t k = 0; k < clocks.size(); ++k) {
+    auto dir = tmp.path / ("clock" + std::to_string(k));
+    fs::create_directories(dir);
+    for (size_t f = 0; f < job.files.size(); ++f) {
+      std::string error;
+      auto file = DumpFile::open(job.files[f], &error);
+      REQUIRE(file);
+      capnp::MallocMessageBuilder message;
+      message.setRoot(file->dump());
+      auto d = message.getRoot<schema::Dump>();
+      // Half the ranks get the extreme clock, the others keep theirs: both kinds meet in one verdict.
+      if (f % 2 == (k % 2)) {
+        d.getProcess().getClock().setWallNs(clocks[k].first);
+        d.getProcess().getClock().setMonoNs(clocks[k].second);
+        d.getInfo().setMonoNs(clocks[k].second);
+        d.getInfo().setWallNs(clocks[k].first);
+        d.getInfo().setIncidentWallNs(clocks[k].first);
+        for (auto c : d.getComms()) {
+          c.setLastAsyncErrorMonoNs(clocks[k].first);
+          c.setCreatedMonoNs(clocks[k].second);
+        }
+        auto entries = d.getEntries();
+        for (unsigned e = 0; e < entries.size(); ++e) {
+          entries[e].setEnqueueMonoNs(e % 3 == 0 ? kMax : e % 3 == 1 ? kMin : clocks[k].second);
+          if (entries[e].getStartMonoNs() != 0) entries[e].setStartMonoNs(kMin);
+          if (entries[e].getEndMonoNs() != 0) entries[e].setEndMonoNs(kMax);
+        }
+      }
+      REQUIRE(writeDumpFile((dir / fs::path(job.files[f]).filename()).string(), message, &error));
+    }
+    std::vector<Problem> problems;
+    auto loaded = loadDumps(findDumpFiles({dir.string()}, &problems), {});
+    REQUIRE(loaded.problems.empty());
+    for (const auto& p : loaded.dumps) {
+      (void)p.wallNs(kMax);
+      (void)p.wallNs(kMin);
+      (void)p.wallNs(1);
+    }
+    Job j;
+    std::string error;
+    REQUIRE(selectJob(std::move(loaded), {}, &j, &error));
+    auto v = analyze(j);
+    INFO(renderText(v, true));
+    CHECK(v.status == Status::kHang);
+    REQUIRE(!v.suspects.empty());
+    CHECK(v.suspects[0].who.rank == 3);
+    CHECK(!renderText(v, true).empty());
+    CHECK(!verdictJsonText(v).empty());
+    // And the whole fuzz path, one file at a time.
+    for (const auto& entry : fs::directory_iterator(dir)) feed(readAll(entry.path()));
+  }
+  CHECK(wallFromMono(kMax, kMax, kMin) == kMax);
+  CHECK(wallFromMono(kMin, kMin, kMax) == kMin);
+  CHECK(wallFromMono(5, 100, 10) == 95);
+  CHECK(wallFromMono(0, kMax, kMin) == 0);
 }

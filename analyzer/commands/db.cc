@@ -10,6 +10,7 @@
 #include <exception>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "commands/command.h"
@@ -138,11 +139,12 @@ class Db {
   }
   void i64(sqlite3_stmt* s, int i, int64_t v) { sqlite3_bind_int64(s, i, v); }
   // A time that may be "not known" (0): NULL in the table.
-  void wall(sqlite3_stmt* s, int i, int64_t mono, int64_t offset) {
+  // The dump's clock pair converts; saturated on a damaged clock base.
+  void wall(sqlite3_stmt* s, int i, int64_t mono, const std::pair<int64_t, int64_t>& clock) {
     if (mono == 0) {
       sqlite3_bind_null(s, i);
     } else {
-      sqlite3_bind_int64(s, i, mono + offset);
+      sqlite3_bind_int64(s, i, analysis::wallFromMono(mono, clock.first, clock.second));
     }
   }
 
@@ -163,7 +165,7 @@ bool Db::add(int64_t dumpId, const DumpFile& f, std::string* error) {
     auto d = f.dump();
     auto p = d.getProcess();
     auto i = d.getInfo();
-    int64_t offset = p.getClock().getWallNs() - p.getClock().getMonoNs();
+    const std::pair<int64_t, int64_t> offset{p.getClock().getWallNs(), p.getClock().getMonoNs()};
     auto* s = dump_;
     int c = 1;
     i64(s, c++, dumpId);

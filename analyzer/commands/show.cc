@@ -24,7 +24,8 @@ std::string seqText(int64_t s) { return s < 0 ? "-" : std::to_string(s); }
 std::string rel(int64_t mono, int64_t dumpMono) {
   if (mono == 0) return "-";
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6f", static_cast<double>(mono - dumpMono) / 1e9);
+  // In double: a damaged dump's times must not overflow.
+  std::snprintf(buf, sizeof buf, "%.6f", (static_cast<double>(mono) - static_cast<double>(dumpMono)) / 1e9);
   return buf;
 }
 

@@ -59,6 +59,8 @@ void addSynth(CLI::App& app, int* exitCode) {
   cmd->add_option("--incident", args->o.incidentId, "Incident id (default derived from the scenario)");
   cmd->add_option("--stale-copy-of", args->o.staleCopyOfRank,
                   "Also write an older salvaged copy of this rank's ring (tests the merge)");
+  cmd->add_option("--untracked-rank", args->o.untrackedRank,
+                  "Record this rank's calls of the fault step (the last step when healthy) untracked: no GPU events");
   cmd->add_flag("--no-global-rank", args->o.noGlobalRank, "Record no global rank (processes known by host+pid)");
   cmd->add_option("--threads", args->o.threads, "Writer threads (default 2)")->check(CLI::Range(1, 256));
   cmd->callback([args, exitCode] { *exitCode = runSynth(*args); });

@@ -275,7 +275,11 @@ uint64_t writeRank(const Plan& plan, int32_t r, int64_t steps, const std::vector
   uint64_t total = 0;
   uint32_t groupId = 0;
 
-  auto emit = [&](const Call& c, int64_t enq, const Outcome& out) {
+  // Untracked calls: no GPU events, so neither their entry nor the exact counters see them run.
+  const bool canTrack = timing != schema::TimingMode::HOST_ONLY;
+  auto emit = [&](const Call& c, int64_t enq, const Outcome& done, bool untracked) {
+    Outcome out = done;
+    if (untracked) out.started = out.completed = false;
     uint32_t ci = commIndex(c.comm);
     CommCounters& k = counters[ci];
     Rec e{};
@@ -305,7 +309,9 @@ uint64_t writeRank(const Plan& plan, int32_t r, int64_t steps, const std::vector
     e.start = out.started ? enq + 200'000 : 0;
     e.end = out.completed ? enq + 700'000 : 0;
     e.state = out.completed ? schema::EntryState::COMPLETED
-                            : out.started ? schema::EntryState::STARTED : schema::EntryState::SCHEDULED;
+              : out.started ? schema::EntryState::STARTED
+              : untracked   ? schema::EntryState::UNTRACKED
+                            : schema::EntryState::SCHEDULED;
     if (out.error) {
       e.state = schema::EntryState::ERROR;
       k.asyncError = 2;  // ncclSystemError
@@ -317,9 +323,13 @@ uint64_t writeRank(const Plan& plan, int32_t r, int64_t steps, const std::vector
   };
 
   const Outcome done{true, true, true, false};
+  const bool untrackedRank = canTrack && r == o.untrackedRank;
   for (int64_t s = 0; s < steps; ++s) {
     auto calls = plan.program(r, false);
-    for (size_t i = 0; i < calls.size(); ++i) emit(calls[i], kMonoBase + s * kStepNs + static_cast<int64_t>(i) * kOpGapNs, done);
+    bool untracked = untrackedRank && !faultStep && s == steps - 1;
+    for (size_t i = 0; i < calls.size(); ++i) {
+      emit(calls[i], kMonoBase + s * kStepNs + static_cast<int64_t>(i) * kOpGapNs, done, untracked);
+    }
   }
   int64_t endMono = kMonoBase + steps * kStepNs;
   int64_t dumpMono = endMono + 1'000'000'000;
@@ -329,7 +339,7 @@ uint64_t writeRank(const Plan& plan, int32_t r, int64_t steps, const std::vector
       if (!(*faultStep)[i].enqueued) break;
       Call c = calls[i];
       if (o.scenario == "mismatch" && r == plan.faultRank && i == plan.faultCall) c.count *= 2;
-      emit(c, endMono + static_cast<int64_t>(i) * kOpGapNs, (*faultStep)[i]);
+      emit(c, endMono + static_cast<int64_t>(i) * kOpGapNs, (*faultStep)[i], untrackedRank);
     }
     dumpMono = endMono + kStallTimeoutNs + 500'000'000;
   }
@@ -517,6 +527,10 @@ bool writeJob(const Options& opts, const std::string& dir, Result* result, std::
   int32_t fr = o.faultRank >= 0 ? o.faultRank : (o.ranks / 2 + 1) % o.ranks;
   if (fr >= o.ranks) {
     *error = "--fault-rank must be below --ranks";
+    return false;
+  }
+  if (o.untrackedRank >= o.ranks) {
+    *error = "--untracked-rank must be below --ranks";
     return false;
   }
   if (o.scenario == "unmatched_p2p" && plan.ppIdx(fr) == plan.pp - 1) {

@@ -41,6 +41,10 @@ struct Options {
   int32_t staleCopyOfRank = -1;
   // Drop the global rank from every dump (launchers that set no RANK): processes are host+pid.
   bool noGlobalRank = false;
+  // This rank's recorder could attach no GPU events to its calls of the fault step (of the last
+  // step when healthy): they are recorded `untracked` (format 1.1) and its counters never see them
+  // start or finish. Ignored with hostOnly timing (nothing is tracked there). -1 = none.
+  int32_t untrackedRank = -1;
   std::function<void(size_t, size_t)> progress;
 };
 

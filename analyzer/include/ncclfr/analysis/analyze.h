@@ -103,6 +103,17 @@ struct P2PLeftover {
   int64_t pending = 0;   // matched pairs not completed on both sides
 };
 
+// A send/recv pair where a wait-for chain ended: both sides started it and neither completed it
+// (stuck in the transport, like a collective every rank started).
+struct P2PStuck {
+  uint64_t comm = 0;
+  int32_t srcCommRank = -1;
+  int32_t dstCommRank = -1;
+  RankRef src;
+  RankRef dst;
+  int64_t p2pSeq = -1;  // the send's (and its receive's) p2p sequence number
+};
+
 struct CommReport {
   uint64_t id = 0;
   std::string name;
@@ -126,6 +137,7 @@ struct Verdict {
   std::vector<Suspect> suspects;
   std::vector<CommReport> comms;
   std::vector<P2PLeftover> p2pLeftovers;
+  std::vector<P2PStuck> p2pStuck;
   std::vector<std::string> notes;
   std::vector<Problem> unreadable;
   int64_t ranksExpected = -1;  // world size, when known

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -111,6 +112,35 @@ struct CommView {
   const P2PCounterView* p2pCounter(int32_t peer, bool send) const;
 };
 
+// A dump's monotonic time as wall-clock ns (mono + clockWall - clockMono); 0 stays 0 ("not known").
+// Saturates at the int64 limits: a damaged dump's clock base must not overflow (a result at either
+// limit is no real time).
+inline int64_t wallFromMono(int64_t monoNs, int64_t clockWallNs, int64_t clockMonoNs) {
+  if (monoNs == 0) return 0;
+  int64_t offset = 0, wall = 0;
+  if (__builtin_sub_overflow(clockWallNs, clockMonoNs, &offset)) {
+    return clockWallNs < 0 ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
+  }
+  if (__builtin_add_overflow(monoNs, offset, &wall)) {
+    return offset < 0 ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
+  }
+  return wall;
+}
+
+// What a process's recorder saw of one (issuing thread, stream): the ring positions of the newest
+// call seen started (or completed) and the newest seen completed, with their ncclGroup ids. A stream
+// runs its work in order, so every call issued before on the same stream by the same thread got at
+// least as far (a call of the same group launched with it: at least started). Captured, refused and
+// failed calls are no evidence.
+struct StreamProgress {
+  uint64_t stream = 0;
+  uint32_t thread = 0;
+  uint32_t lastStartedGroup = 0;
+  int64_t lastStartedIndex = -1;  // started or completed
+  int64_t lastCompletedIndex = -1;
+  uint32_t lastCompletedGroup = 0;
+};
+
 // One process: its dump, or the merge of its own dump and a salvaged one.
 struct ProcessDump {
   std::vector<std::string> paths;  // the file(s) it came from; paths[0] is the one whose content is kept
@@ -144,14 +174,22 @@ struct ProcessDump {
   uint64_t evictedEntries = 0;
   uint64_t tornEntries = 0;
   uint64_t heldEntries = 0;  // entries the ring still held
+  uint64_t untrackedEntries = 0;  // held entries in state untracked (no GPU events could be attached)
 
   std::vector<CommView> comms;
   // The entries kept for verdicts (see the top of this file), in ring order, no duplicates.
   std::vector<EntryView> entries;
+  // Per (thread, stream) the recorder's newest evidence of progress over the whole ring (bounded).
+  std::vector<StreamProgress> streams;
 
-  // Host monotonic ns -> wall-clock ns since the epoch; 0 stays 0 ("not known").
-  int64_t wallNs(int64_t monoNs) const {
-    return monoNs == 0 ? 0 : monoNs + (clockWallNs - clockMonoNs);
+  // Host monotonic ns -> wall-clock ns since the epoch; 0 stays 0 ("not known"). Saturates
+  // (wallFromMono).
+  int64_t wallNs(int64_t monoNs) const { return wallFromMono(monoNs, clockWallNs, clockMonoNs); }
+  const StreamProgress* streamProgress(uint32_t thread, uint64_t stream) const {
+    for (const auto& s : streams) {
+      if (s.thread == thread && s.stream == stream) return &s;
+    }
+    return nullptr;
   }
   bool startKnown() const { return timing == schema::TimingMode::FULL; }
   bool completionKnown() const { return timing != schema::TimingMode::HOST_ONLY; }
