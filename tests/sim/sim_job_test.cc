@@ -242,6 +242,64 @@ TEST_CASE("ncclfr-simrun gives every rank torchrun's environment and sim/ first 
   }
 }
 
+TEST_CASE("ncclfr-simrun --devices sets the simulated GPU count, --sim-lib-dir and --no-sim the library path") {
+  auto rankOut = [](const std::string& logs, int r) {
+    std::ifstream in(logs + "/rank." + std::to_string(r) + ".out");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  SECTION("--devices: every rank sees that many GPUs, through the stand-in runtime") {
+    TempDir dir;
+    std::string logs = dir.path + "/logs";
+    Job job = run({NCCLFR_SIMRUN, "-n", "2", "--devices", "3", "--log-dir", logs, "--", NCCLFR_SIM_WORKER, "probe",
+                   "devices"},
+                  {}, dir);
+    INFO(job.output);
+    REQUIRE(job.exitCode == 0);
+    for (int r = 0; r < 2; ++r) CHECK(rankOut(logs, r).find("devices=3 (cudaSuccess)") != std::string::npos);
+  }
+  SECTION("default: max(8, ranks per node)") {
+    TempDir dir;
+    std::string logs = dir.path + "/logs";
+    Job job = run({NCCLFR_SIMRUN, "-n", "2", "--log-dir", logs, "--", NCCLFR_SIM_WORKER, "probe", "devices"}, {}, dir);
+    INFO(job.output);
+    REQUIRE(job.exitCode == 0);
+    CHECK(rankOut(logs, 0).find("devices=8 (cudaSuccess)") != std::string::npos);
+  }
+  SECTION("--sim-lib-dir goes first on LD_LIBRARY_PATH instead of the build's sim/lib") {
+    TempDir dir;
+    std::string libs = dir.path + "/simlib", logs = dir.path + "/logs";
+    REQUIRE(::mkdir(libs.c_str(), 0755) == 0);
+    for (const char* so : {"libcudart.so.13", "libcuda.so.1", "libnccl.so.2"}) {
+      REQUIRE(::symlink((std::string(NCCLFR_SIM_LIB_DIR) + "/" + so).c_str(), (libs + "/" + so).c_str()) == 0);
+    }
+    Job job = run({NCCLFR_SIMRUN, "-n", "2", "--sim-lib-dir", libs, "--log-dir", logs, "--", NCCLFR_SIM_WORKER,
+                   "probe", "env"},
+                  {{"LD_LIBRARY_PATH", "/some/where"}}, dir);
+    INFO(job.output);
+    REQUIRE(job.exitCode == 0);
+    for (int r = 0; r < 2; ++r) CHECK(rankOut(logs, r).find("LD_LIBRARY_PATH=" + libs + ":/some/where\n") != std::string::npos);
+  }
+  SECTION("--sim-lib-dir without the stand-ins is a launcher error, said in one line") {
+    TempDir dir;
+    Job job = run({NCCLFR_SIMRUN, "-n", "2", "--sim-lib-dir", dir.path, "--", NCCLFR_SIM_WORKER, "probe", "env"}, {},
+                  dir);
+    INFO(job.output);
+    CHECK(job.exitCode == 125);
+    CHECK(job.output.find("no libnccl.so.2 in the sim library folder") != std::string::npos);
+  }
+  SECTION("--no-sim leaves LD_LIBRARY_PATH as it was") {
+    TempDir dir;
+    std::string logs = dir.path + "/logs";
+    Job job = run({NCCLFR_SIMRUN, "-n", "2", "--no-sim", "--log-dir", logs, "--", NCCLFR_SIM_WORKER, "probe", "env"},
+                  {{"LD_LIBRARY_PATH", "/some/where"}}, dir);
+    INFO(job.output);
+    REQUIRE(job.exitCode == 0);
+    for (int r = 0; r < 2; ++r) CHECK(rankOut(logs, r).find("LD_LIBRARY_PATH=/some/where\n") != std::string::npos);
+  }
+}
+
 TEST_CASE("when a rank fails the job ends and the launcher exits with that rank's code") {
   TempDir dir;
   auto t0 = Clock::now();

@@ -573,11 +573,17 @@ int launcherProbe(const std::string& what) {
   if (what == "env") {
     for (const char* k : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR",
                           "MASTER_PORT", "TORCHELASTIC_RUN_ID", "NCCL_UID_FILE", "LD_LIBRARY_PATH", "LD_PRELOAD",
-                          "NCCL_HOSTID"}) {
+                          "NCCL_HOSTID", "NCCLFR_SIM_DEVICES"}) {
       const char* v = std::getenv(k);
       std::printf("%s=%s\n", k, v != nullptr ? v : "");
     }
     return 0;
+  }
+  if (what == "devices") {
+    int n = -1;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    std::printf("devices=%d (%s)\n", n, cudaGetErrorName(e));
+    return e == cudaSuccess ? 0 : 1;
   }
   if (what == "fail-rank1") {
     if (gRank == 1) return 7;
