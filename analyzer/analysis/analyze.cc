@@ -1326,7 +1326,8 @@ std::vector<Node> Analyzer::waitTargets(size_t p, const EntryView& e, std::strin
       if (b == mi) {
         // p is itself behind on h: what holds it there is the next step.
         Node n{gi, mi, h.members[mi].state, false, h.frontier, -1, -1};
-        *why = "waits behind its own unfinished call #" + std::to_string(h.frontier) + " there";
+        *why = e.seq == h.frontier ? std::string("is that communicator's frontier, where this rank is behind")
+                                   : "waits behind its own unfinished call #" + std::to_string(h.frontier) + " there";
         return {n};
       }
     }
