@@ -6,6 +6,7 @@
 #
 #   e2e_fault.sh BUILD FAULT RANK REASON [nccl_job args...]
 #   FAULT is nccl_job's --fault (none for a healthy run, REASON "ok" then); RANK is --fault-rank.
+#   NCCLFR_E2E_PRELOAD_FIRST: a library to preload before libncclfr.so (a sanitizer's runtime).
 set -uo pipefail
 build=$1 fault=$2 rank=$3 reason=$4
 shift 4
@@ -22,7 +23,7 @@ steps=8
 [ "$fault" = none ] && steps=4
 
 NCCLFR_DUMP_DIR="$tmp/dumps" NCCLFR_SHM_DIR="$tmp/shm" NCCLFR_TIMEOUT=${NCCLFR_E2E_TIMEOUT:-2s} NCCLFR_TRIGGER_POLL=200ms \
-NCCLFR_DUMP_ON_EXIT=1 LD_PRELOAD="$build/recorder/libncclfr.so" \
+NCCLFR_DUMP_ON_EXIT=1 LD_PRELOAD="${NCCLFR_E2E_PRELOAD_FIRST:+$NCCLFR_E2E_PRELOAD_FIRST }$build/recorder/libncclfr.so" \
   "$build/bin/ncclfr-simrun" -q -n "$ranks" --job-id "$job" --timeout 90 --grace 3 --no-kill-on-failure \
   --log-dir "$tmp/logs" -- "$build/bin/nccl_job" --steps "$steps" --step-ms 5 "${fault_args[@]}" "$@" &
 launcher=$!
