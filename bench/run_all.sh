@@ -200,7 +200,7 @@ for exe in "$bin"/*; do
   [ -x "$exe" ] && [ -f "$exe" ] || continue
   name=$(basename "$exe")
   case "$name" in recorder_overhead|dump_latency) continue ;; esac
-  ldd "$exe" 2>/dev/null | grep -q libbenchmark || continue
+  ldd "$exe" 2>/dev/null | grep libbenchmark >/dev/null || continue
   echo "run_all: $name (load $(loadavg))"
   if "$exe" --benchmark_format=csv >"$out/$name.csv" 2>"$out/$name.err"; then
     gb_medians "$out/$name.csv" >"$out/$name.tsv"

@@ -93,12 +93,12 @@ fi
 # ---------------------------------------------------------------------------------------------
 # Mode, output, build.
 if [ -z "$mode" ]; then
-  if command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then mode=gpu; else
+  if command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep '^GPU' >/dev/null; then mode=gpu; else
     die "no NVIDIA GPU found (nvidia-smi -L lists none): run with --sim for the CPU mode"
   fi
 fi
 if [ "$mode" = gpu ]; then
-  command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q '^GPU' || die "--gpu: nvidia-smi lists no GPU"
+  command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep '^GPU' >/dev/null || die "--gpu: nvidia-smi lists no GPU"
 fi
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out=${out:-/tmp/ncclfr-gpu-validate-$stamp}
@@ -172,7 +172,7 @@ else
 fi
 export LD_LIBRARY_PATH="${libpath#:}"
 for f in "$ncclfr" "$preload" $([ "$mode" = gpu ] && echo "$build/bin/nccl_job $build/bin/ncclfr_timing_bench"); do
-  if ldd "$f" 2>&1 | grep -q 'not found'; then
+  if ldd "$f" 2>&1 | grep 'not found' >/dev/null; then
     die "$f cannot be loaded here: $(ldd "$f" 2>&1 | grep 'not found' | sed 's/^[[:space:]]*//' | tr '\n' ';') (LD_LIBRARY_PATH=$LD_LIBRARY_PATH)"
   fi
 done

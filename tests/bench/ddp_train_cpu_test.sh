@@ -17,7 +17,7 @@ if [ -z "$py" ]; then
   exit 77
 fi
 # A sanitized libncclfr.so cannot be preloaded into an uninstrumented Python.
-if ldd "$build/recorder/libncclfr.so" 2>/dev/null | grep -qE 'lib(a|t|ub)san'; then
+if ldd "$build/recorder/libncclfr.so" 2>/dev/null | grep -E 'lib(a|t|ub)san' >/dev/null; then
   echo "ddp_train_cpu_test: SKIP: sanitized build (its libncclfr.so needs the sanitizer runtime first in the process)"
   exit 77
 fi

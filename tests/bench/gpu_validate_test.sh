@@ -20,7 +20,7 @@ if [ "$pack" = 1 ]; then
   for f in bin/ncclfr bin/ncclfr-simrun bin/nccl_job bin/ncclfr_timing_bench recorder/libncclfr.so sim/lib/libnccl.so.2 MANIFEST; do
     [ -e "$tmp/pack/$f" ] || fail "the bundle lacks $f"
   done
-  ls "$tmp/pack/lib" | grep -q '^libcapnp' || fail "the bundle lacks libcapnp (libncclfr.so needs it)"
+  ls "$tmp/pack/lib" | grep '^libcapnp' >/dev/null || fail "the bundle lacks libcapnp (libncclfr.so needs it)"
   build="$tmp/pack"
 fi
 
