@@ -111,7 +111,9 @@ std::unique_ptr<DumpFile> DumpFile::open(const std::string& path, std::string* e
   try {
     std::unique_ptr<DumpFile> file(new DumpFile);
     file->name_ = path;
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever; the
+    // S_ISREG check below then refuses it. It changes nothing for a regular file.
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
       *error = path + ": " + errnoText(errno);
       return nullptr;

@@ -463,6 +463,11 @@ TEST_CASE("damaged files give one clear line each") {
     CHECK(openError(path).find("trailing garbage") != std::string::npos);
   }
   SECTION("a folder") { CHECK(openError(dir.path).find("not a regular file") != std::string::npos); }
+  SECTION("a FIFO, which must not block the reader waiting for a writer") {
+    std::string fifo = (dir.path / "fifo.ncclfr").string();
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    CHECK(openError(fifo).find("not a regular file") != std::string::npos);
+  }
   std::string error;
   CHECK(error.find('\n') == std::string::npos);
 }
