@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -594,10 +596,16 @@ bool writeChromeTracePerRank(const Job& job, const Verdict* verdict, const Trace
     *error = options.ranks.empty() ? "no processes to export" : "none of the requested ranks has a dump";
     return false;
   }
+  // The folder itself is made, not its parents: like every other writer, a mistyped path fails
+  // rather than growing a tree somewhere unexpected.
   std::error_code ec;
-  fs::create_directories(dir, ec);
+  fs::create_directory(dir, ec);
   if (ec) {
-    *error = dir + ": " + ec.message();
+    *error = "cannot write " + dir + ": " + ec.message();
+    return false;
+  }
+  if (!fs::is_directory(dir, ec)) {
+    *error = "cannot write " + dir + ": " + std::strerror(ENOTDIR);
     return false;
   }
   JobInfo info = jobInfo(job, verdict, sel, options);

@@ -559,9 +559,10 @@ bool writeReport(const Job& job, const Verdict& verdict, const ReportOptions& op
   st.bytes = html.size();
 
   std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  // Error lines name `path`, the file the user asked for, not the temporary one.
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
-    *error = tmp + ": " + std::strerror(errno);
+    *error = "cannot write " + path + ": " + std::strerror(errno);
     return false;
   }
   const char* p = html.data();
@@ -570,7 +571,7 @@ bool writeReport(const Job& job, const Verdict& verdict, const ReportOptions& op
     ssize_t n = ::write(fd, p, left);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      *error = tmp + ": " + std::strerror(errno);
+      *error = "cannot write " + path + ": " + std::strerror(n < 0 ? errno : EIO);
       ::close(fd);
       ::unlink(tmp.c_str());
       return false;
@@ -579,7 +580,7 @@ bool writeReport(const Job& job, const Verdict& verdict, const ReportOptions& op
     left -= static_cast<size_t>(n);
   }
   if (::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    *error = path + ": " + std::strerror(errno);
+    *error = "cannot write " + path + ": " + std::strerror(errno);
     ::unlink(tmp.c_str());
     return false;
   }

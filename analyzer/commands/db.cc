@@ -2,10 +2,12 @@
 // The schema is documented in docs/analyzer.md ("ncclfr db"). Loaded in one transaction, indexes
 // built after the load (cheaper than maintaining them row by row), written to a temporary file and
 // renamed so a reader never sees half a database.
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <cstdio>
 #include <exception>
 #include <memory>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "commands/command.h"
+#include "commands/output_path.h"
 #include "commands/progress.h"
 #include "ncclfr/analysis/load.h"
 #include "ncclfr/analysis/render.h"
@@ -85,7 +88,7 @@ class Db {
   }
   bool open(const std::string& path, std::string* error) {
     if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) {
-      *error = path + ": " + sqlite3_errmsg(db_);
+      *error = std::string("sqlite: ") + sqlite3_errmsg(db_);
       return false;
     }
     return exec("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
@@ -295,14 +298,28 @@ int runDb(const DbArgs& a) {
     std::fprintf(stderr, "ncclfr: no dump files (*.ncclfr) found in the given paths\n");
     return kExitBadInput;
   }
+  std::string error;
+  std::vector<std::string> inputs = a.paths;
+  inputs.insert(inputs.end(), files.begin(), files.end());
+  if (!checkOutputPath(a.out, inputs, OutputKind::kSqlite, &error)) {
+    std::fprintf(stderr, "ncclfr: %s\n", error.c_str());
+    return kExitBadInput;
+  }
   std::string tmp = a.out + ".tmp." + std::to_string(::getpid());
   ::unlink(tmp.c_str());
-  std::string error;
+  // Created here rather than by SQLite, whose message ("unable to open database file") names
+  // neither the path nor the reason.
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    std::fprintf(stderr, "ncclfr: %s\n", cannotWrite(a.out, errno).c_str());
+    return kExitBadInput;
+  }
+  ::close(fd);
   size_t bad = 0, good = 0;
   {
     Db db;
     if (!db.open(tmp, &error)) {
-      std::fprintf(stderr, "ncclfr: %s\n", error.c_str());
+      std::fprintf(stderr, "ncclfr: %s: %s\n", a.out.c_str(), error.c_str());
       ::unlink(tmp.c_str());
       return kExitBadInput;
     }
@@ -324,14 +341,19 @@ int runDb(const DbArgs& a) {
       return kExitInternal;
     }
   }
+  if (good == 0) {
+    // An empty database would pass for a result in a script that checks only that the file exists.
+    std::fprintf(stderr, "ncclfr: none of the %zu dumps could be read: %s not written\n", bad, a.out.c_str());
+    ::unlink(tmp.c_str());
+    return kExitBadInput;
+  }
   if (::rename(tmp.c_str(), a.out.c_str()) != 0) {
-    std::fprintf(stderr, "ncclfr: %s: cannot rename the finished database into place\n", a.out.c_str());
+    std::fprintf(stderr, "ncclfr: %s\n", cannotWrite(a.out, errno).c_str());
     ::unlink(tmp.c_str());
     return kExitBadInput;
   }
   std::printf("wrote %s: %zu dumps%s\n", a.out.c_str(), good,
               bad ? (", " + std::to_string(bad) + " unreadable (listed above)").c_str() : "");
-  if (good == 0) return kExitBadInput;
   return bad ? kExitProblem : kExitOk;
 }
 
@@ -339,7 +361,7 @@ void addDb(CLI::App& app, int* exitCode) {
   auto args = std::make_shared<DbArgs>();
   auto* cmd = app.add_subcommand("db", "Write every dump into a SQLite database (tables dumps, comms, p2p, entries)");
   cmd->add_option("paths", args->paths, "Dump files or folders (searched recursively for *.ncclfr)")->required();
-  cmd->add_option("-o,--out", args->out, "The database file to write (replaced)")->required();
+  cmd->add_option("-o,--out", args->out, "The database file to write (an existing SQLite database or empty file is replaced)")->required();
   cmd->callback([args, exitCode] { *exitCode = runDb(*args); });
 }
 

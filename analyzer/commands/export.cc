@@ -1,5 +1,6 @@
 // `ncclfr export --format chrome-trace PATH... -o trace.json`: every recorded call as a Trace
 // Event Format file for Perfetto UI, chrome://tracing and HTA (docs/viewer.md).
+#include <cerrno>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "commands/command.h"
+#include "commands/output_path.h"
 #include "commands/progress.h"
 #include "ncclfr/analysis/analyze.h"
 #include "ncclfr/analysis/load.h"
@@ -48,6 +50,16 @@ int runExport(const ExportArgs& a) {
     std::fprintf(stderr, "ncclfr: no dump files (*.ncclfr) found in the given paths\n");
     return kExitBadInput;
   }
+  // With --per-rank, -o is a folder that receives rank<R>.json files, which no dump is named like.
+  if (!a.perRank && a.out != "-") {
+    std::string error;
+    std::vector<std::string> inputs = a.paths;
+    inputs.insert(inputs.end(), files.begin(), files.end());
+    if (!checkOutputPath(a.out, inputs, OutputKind::kAny, &error)) {
+      std::fprintf(stderr, "ncclfr: %s\n", error.c_str());
+      return kExitBadInput;
+    }
+  }
   LoadOptions lo;
   lo.threads = a.threads;
   Progress progress("reading dumps");
@@ -74,21 +86,23 @@ int runExport(const ExportArgs& a) {
   } else {
     std::string tmp = a.out + ".tmp";
     {
+      errno = 0;
       std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
       if (!f) {
-        std::fprintf(stderr, "ncclfr export: cannot write %s\n", tmp.c_str());
+        std::fprintf(stderr, "ncclfr export: %s\n", cannotWrite(a.out, errno != 0 ? errno : EIO).c_str());
         return kExitBadInput;
       }
       ok = viewer::writeChromeTrace(job, &verdict, to, f, &readProblems, &stats, &error);
+      errno = 0;
       f.close();
       if (ok && !f) {
         ok = false;
-        error = tmp + ": write failed";
+        error = cannotWrite(a.out, errno != 0 ? errno : EIO);
       }
     }
     if (ok && std::rename(tmp.c_str(), a.out.c_str()) != 0) {
       ok = false;
-      error = a.out + ": cannot rename " + tmp;
+      error = cannotWrite(a.out, errno);
     }
     if (!ok) std::remove(tmp.c_str());
   }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "commands/command.h"
+#include "commands/output_path.h"
 #include "commands/progress.h"
 #include "ncclfr/analysis/analyze.h"
 #include "ncclfr/analysis/load.h"
@@ -34,6 +35,15 @@ int runReport(const ReportArgs& a) {
   if (files.empty()) {
     std::fprintf(stderr, "ncclfr: no dump files (*.ncclfr) found in the given paths\n");
     return kExitBadInput;
+  }
+  {
+    std::string error;
+    std::vector<std::string> inputs = a.paths;
+    inputs.insert(inputs.end(), files.begin(), files.end());
+    if (!checkOutputPath(a.out, inputs, OutputKind::kAny, &error)) {
+      std::fprintf(stderr, "ncclfr: %s\n", error.c_str());
+      return kExitBadInput;
+    }
   }
   LoadOptions lo;
   lo.threads = a.threads;

@@ -85,6 +85,50 @@ else
 fi
 check "db with damaged input exits 1" run 1 "$tmp/o17" db "$tmp/damaged" -o "$tmp/trace2.sqlite"
 
+# Outputs never destroy inputs: a dump, an input file, an unrelated file (db), all refused with exit 2
+# and the file left as it was.
+one=$(ls "$tmp/hang"/*.ncclfr | head -1)
+cp "$one" "$tmp/one.ncclfr"
+sum_before=$(cksum <"$one")
+check "db onto one of its inputs exits 2" run 2 "$tmp/o20" db "$tmp/hang" -o "$one"
+check "db onto an input says so" grep -q "^ncclfr: refusing to overwrite $one: it is one of the inputs$" "$tmp/o20.err"
+check "db onto a dump that is no input exits 2" run 2 "$tmp/o21" db "$tmp/healthy" -o "$tmp/one.ncclfr"
+check "db onto a dump says so" grep -q "refusing to overwrite $tmp/one.ncclfr: it is an ncclfr dump" "$tmp/o21.err"
+echo "my notes" >"$tmp/notes.txt"
+check "db onto an unrelated file exits 2" run 2 "$tmp/o22" db "$tmp/hang" -o "$tmp/notes.txt"
+check "db onto an unrelated file says so" grep -q "refusing to overwrite $tmp/notes.txt: it is neither empty nor an SQLite database" "$tmp/o22.err"
+check "the inputs are intact" test "$(cksum <"$one")" = "$sum_before" -a "$(cksum <"$tmp/one.ncclfr")" = "$sum_before"
+check "the notes are intact" grep -qx "my notes" "$tmp/notes.txt"
+check "db replaces its own database" run 0 "$tmp/o23" db "$tmp/hang" -o "$tmp/trace.sqlite"
+: >"$tmp/empty.sqlite"
+check "db fills an empty file" run 0 "$tmp/o24" db "$tmp/hang" -o "$tmp/empty.sqlite"
+check "no temporary file left" test -z "$(ls "$tmp" | grep '\.tmp')"
+
+# db with nothing readable writes nothing; unwritable outputs are named as the user gave them.
+check "db of junk only exits 2" run 2 "$tmp/o25" db "$tmp/junk" -o "$tmp/junk.sqlite"
+check "db of junk only writes nothing" test ! -e "$tmp/junk.sqlite"
+check "db of junk only says so" grep -q "none of the 1 dumps could be read: $tmp/junk.sqlite not written" "$tmp/o25.err"
+check "db of junk only claims nothing" test ! -s "$tmp/o25"
+check "db to a missing folder exits 2" run 2 "$tmp/o26" db "$tmp/hang" -o "$tmp/no/such/x.sqlite"
+check "db to a missing folder names the path" grep -qx "ncclfr: cannot write $tmp/no/such/x.sqlite: No such file or directory" "$tmp/o26.err"
+
+# A FIFO named like a dump is refused at once, not read forever.
+mkfifo "$tmp/fifo.ncclfr"
+for c in analyze show db; do
+  extra=()
+  [ "$c" = db ] && extra=(-o "$tmp/fifo.sqlite")
+  timeout 20 "$ncclfr" "$c" "$tmp/fifo.ncclfr" "${extra[@]}" >"$tmp/o27" 2>"$tmp/o27.err"
+  rc=$?
+  check "$c of a FIFO exits 2 at once (got $rc)" test "$rc" -eq 2
+  check "$c of a FIFO says why" grep -q "fifo.ncclfr: not a regular file" "$tmp/o27.err"
+done
+rm -f "$tmp/fifo.ncclfr"
+
+# salvage: a shm folder that is not there is bad input, not "nothing to salvage".
+check "salvage of a missing shm folder exits 2" run 2 "$tmp/o28" salvage --shm-dir "$tmp/no-shm" -o "$tmp/salvaged"
+check "salvage names the missing folder" test "$(grep -c "$tmp/no-shm" "$tmp/o28.err")" -eq 1
+check "salvage wrote nothing" test ! -e "$tmp/salvaged"
+
 # synth argument checks
 check "synth unknown scenario exits 2" run 2 "$tmp/o18" synth --ranks 8 --scenario nope -o "$tmp/x"
 check "synth bad layout exits 2" run 2 "$tmp/o19" synth --ranks 10 --tp 4 --scenario healthy -o "$tmp/x"

@@ -36,8 +36,29 @@ expect 2 "unknown format" "$ncclfr" export --format json "$out/dumps" -o "$out/x
 expect 2 "bad rank list" "$ncclfr" export --format chrome-trace "$out/dumps" --ranks 5-1 -o "$out/x.json"
 expect 2 "ranks without dumps" "$ncclfr" export --format chrome-trace "$out/dumps" --ranks 1000 -o "$out/x.json"
 expect 2 "unwritable report" "$ncclfr" report "$out/dumps" -o "$out/no/such/dir/r.html"
+grep -qx "ncclfr report: cannot write $out/no/such/dir/r.html: No such file or directory" "$out/last.err" ||
+  fail "unwritable report: the error line does not name the path asked for: $(cat "$out/last.err")"
 expect 2 "unknown incident" "$ncclfr" report "$out/dumps" --incident nope -o "$out/x.html"
 expect 2 "missing -o" "$ncclfr" report "$out/dumps"
+expect 2 "unwritable trace" "$ncclfr" export --format chrome-trace "$out/dumps" -o "$out/no/such/dir/t.json"
+grep -qx "ncclfr export: cannot write $out/no/such/dir/t.json: No such file or directory" "$out/last.err" ||
+  fail "unwritable trace: the error line does not name the path asked for: $(cat "$out/last.err")"
+expect 2 "per-rank folder in a missing folder" "$ncclfr" export --format chrome-trace --per-rank "$out/dumps" -o "$out/no/such/pr"
+grep -q "cannot write $out/no/such/pr: " "$out/last.err" || fail "per-rank: no 'cannot write' line: $(cat "$out/last.err")"
+[ ! -e "$out/no" ] || fail "per-rank export created the missing parent folders"
+
+# An output that is a dump, or one of the inputs, is refused and left as it was.
+dump=$(ls "$out/dumps"/*.ncclfr | head -1)
+sum=$(cksum <"$dump")
+expect 2 "report onto an input dump" "$ncclfr" report "$out/dumps" -o "$dump"
+grep -qx "ncclfr: refusing to overwrite $dump: it is one of the inputs" "$out/last.err" || fail "report onto an input: $(cat "$out/last.err")"
+cp "$dump" "$out/lone.ncclfr"
+expect 2 "export onto another dump" "$ncclfr" export --format chrome-trace "$out/dumps" -o "$out/lone.ncclfr"
+grep -qx "ncclfr: refusing to overwrite $out/lone.ncclfr: it is an ncclfr dump" "$out/last.err" || fail "export onto a dump: $(cat "$out/last.err")"
+expect 2 "export onto an input named explicitly" "$ncclfr" export --format chrome-trace "$dump" -o "$dump"
+[ "$(cksum <"$dump")" = "$sum" ] && [ "$(cksum <"$out/lone.ncclfr")" = "$sum" ] || fail "a dump was overwritten"
+expect 0 "report replaces an earlier report" "$ncclfr" report "$out/dumps" -o "$out/report.html"
+
 [ ! -e "$out/x.json" ] && [ ! -e "$out/x.html" ] || fail "a failed command left a file behind"
 ls "$out" | grep -q '\.tmp' && fail "a temporary file was left behind"
 echo "PASS"
