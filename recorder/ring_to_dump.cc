@@ -309,7 +309,21 @@ bool ringToDump(const RingRegion& ring, const DumpRequest& request, capnp::Messa
     info.setReason(request.reason);
     info.setDetail(request.detail);
     info.setWallNs(wallNowNs());
-    info.setMonoNs(request.salvage ? 0 : monoNowNs());
+    int64_t dumpMonoNs = monoNowNs();
+    if (request.salvage && fixedText(h->bootId) != readBootId()) {
+      // A ring from before a reboot: this boot's monotonic clock means nothing for its times, so
+      // the dump is placed at the newest time the ring holds (a lower bound of its process's end).
+      dumpMonoNs = std::max<int64_t>(h->clockMonoNs, ld(h->crashMonoNs));
+      for (const auto& c : comms) {
+        dumpMonoNs = std::max({dumpMonoNs, c.copy.createdMonoNs, c.copy.destroyedMonoNs, c.copy.lastAsyncErrorMonoNs});
+      }
+      for (const shm::RingEntry& e : kept) {
+        dumpMonoNs = std::max({dumpMonoNs, e.enqueueMonoNs, e.startMonoNs, e.endMonoNs});
+      }
+    }
+    // A salvage on the ring's own boot reads the same CLOCK_MONOTONIC the process wrote: "now" is
+    // right, and times show how long before the salvage each call was made.
+    info.setMonoNs(dumpMonoNs);
     info.setIncidentId(request.incidentId);
     info.setIncidentWallNs(request.incidentWallNs);
     info.setTriggerRank(request.triggerRank);

@@ -9,6 +9,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <ctime>
 #include <map>
 #include <set>
 
@@ -504,6 +506,18 @@ TEST_CASE("after SIGKILL, ncclfr salvage recovers every entry and says the proce
   CHECK(d.getInfo().getTornEntries() == 0);
   for (uint32_t i = 0; i < kCalls; ++i) CHECK(d.getEntries()[i].getSeq() == i);
   CHECK(d.getComms()[0].getLastEnqueuedSeq() == kCalls - 1);
+  // The dump's time is the salvage's CLOCK_MONOTONIC (same boot): after every call, before now.
+  {
+    int64_t newest = 0;
+    for (auto e : d.getEntries()) newest = std::max({newest, e.getEnqueueMonoNs(), e.getEndMonoNs()});
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+    CHECK(newest > 0);
+    CHECK(d.getInfo().getMonoNs() >= newest);
+    CHECK(d.getInfo().getMonoNs() <= now);
+    CHECK(d.getInfo().getMonoNs() - newest < int64_t{120} * 1'000'000'000);
+  }
   // Salvaged rings are removed once dumped.
   CHECK(countFiles(w.shm(), ".ring") == 0);
 }
