@@ -129,6 +129,17 @@ check "salvage of a missing shm folder exits 2" run 2 "$tmp/o28" salvage --shm-d
 check "salvage names the missing folder" test "$(grep -c "$tmp/no-shm" "$tmp/o28.err")" -eq 1
 check "salvage wrote nothing" test ! -e "$tmp/salvaged"
 
+# trigger: a missing folder is made (live ranks poll it before their first dump creates it), with a
+# warning that nothing shows a job there; a folder with a job's files gets none; a file is refused.
+check "trigger of a missing folder exits 0" run 0 "$tmp/o29" trigger "$tmp/dumpdir/nojob"
+check "trigger of a missing folder warns" grep -q "^ncclfr: warning: $tmp/dumpdir/nojob did not exist (created it), and no process on this host records job 'nojob'" "$tmp/o29.err"
+check "trigger of a missing folder warns once" test "$(wc -l <"$tmp/o29.err")" -eq 1
+check "trigger wrote generation 1" test -f "$tmp/dumpdir/nojob/ncclfr-trigger.1"
+check "trigger of a job's folder exits 0" run 0 "$tmp/o30" trigger "$tmp/hang"
+check "trigger of a job's folder does not warn" test ! -s "$tmp/o30.err"
+check "trigger of a file exits 2" run 2 "$tmp/o31" trigger "$tmp/notes.txt"
+check "trigger of a file says so" grep -q "notes.txt is not a folder" "$tmp/o31.err"
+
 # synth argument checks
 check "synth unknown scenario exits 2" run 2 "$tmp/o18" synth --ranks 8 --scenario nope -o "$tmp/x"
 check "synth bad layout exits 2" run 2 "$tmp/o19" synth --ranks 10 --tp 4 --scenario healthy -o "$tmp/x"
