@@ -41,6 +41,12 @@ int runShow(const ShowArgs& a) {
     auto p = d.getProcess();
     auto i = d.getInfo();
     int64_t dumpMono = i.getMonoNs();
+    if (a.comm >= 0 && static_cast<uint64_t>(a.comm) >= d.getComms().size()) {
+      std::fprintf(stderr, "ncclfr: --comm %lld: %s has %u communicators (indexes 0 to %lld)\n",
+                   static_cast<long long>(a.comm), a.path.c_str(), d.getComms().size(),
+                   static_cast<long long>(d.getComms().size()) - 1);
+      return kExitBadInput;
+    }
     std::printf("%s: dump format %u.%u, %zu bytes\n", a.path.c_str(), file->major(), file->minor(), file->sizeBytes());
     std::printf("process   host %s pid %u rank %d of %d (local %d, from %s) job %s\n", p.getHost().cStr(), p.getPid(),
                 p.getGlobalRank(), p.getWorldSize(), p.getLocalRank(), p.getRankSource().cStr(), p.getJobId().cStr());
@@ -103,8 +109,13 @@ void addShow(CLI::App& app, int* exitCode) {
   auto args = std::make_shared<ShowArgs>();
   auto* cmd = app.add_subcommand("show", "Print one dump as tables: process, communicators, then entries");
   cmd->add_option("dump", args->path, "A dump file (*.ncclfr)")->required();
-  cmd->add_option("--last", args->last, "Show only the newest N entries");
-  cmd->add_option("--comm", args->comm, "Show only the entries of the communicator with this index");
+  // CLI::NonNegativeNumber's message spells out DBL_MAX; this one says what is wrong.
+  const CLI::Validator nonNegative(
+      [](std::string& v) { return !v.empty() && v[0] == '-' ? "must be 0 or more, not " + v : std::string(); },
+      "N>=0", "non-negative");
+  cmd->add_option("--last", args->last, "Show only the newest N entries")->check(nonNegative);
+  cmd->add_option("--comm", args->comm, "Show only the entries of the communicator with this index (see the table)")
+      ->check(nonNegative);
   cmd->callback([args, exitCode] { *exitCode = runShow(*args); });
 }
 

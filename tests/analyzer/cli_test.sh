@@ -71,6 +71,14 @@ check "bad usage exits 2" run 2 "$tmp/o13" analyze --no-such-flag "$tmp/hang"
 check "show exits 0" run 0 "$tmp/o14" show "$(ls "$tmp/hang"/*.ncclfr | head -1)"
 check "show lists communicators and entries" grep -q 'allReduce' "$tmp/o14"
 check "show of junk exits 2" run 2 "$tmp/o15" show "$tmp/junk/x.ncclfr"
+one=$(ls "$tmp/hang"/*.ncclfr | head -1)
+check "show --comm past the table exits 2" run 2 "$tmp/o15" show "$one" --comm 99
+check "show --comm past the table says how many" grep -q -- "--comm 99: .* has [0-9]* communicators (indexes 0 to " "$tmp/o15.err"
+check "show --comm -1 exits 2" run 2 "$tmp/o15" show "$one" --comm -1
+check "show --last -1 exits 2" run 2 "$tmp/o15" show "$one" --last -1
+check "show --last -1 says why" grep -qx -- "--last: must be 0 or more, not -1" "$tmp/o15.err"
+check "a mistyped subcommand exits 2" run 2 "$tmp/o15" anlyze "$tmp/hang"
+check "a mistyped subcommand is named" grep -qx "ncclfr: unknown subcommand 'anlyze' (ncclfr --help lists them)" "$tmp/o15.err"
 
 # db
 check "db exits 0" run 0 "$tmp/o16" db "$tmp/hang" -o "$tmp/trace.sqlite"
