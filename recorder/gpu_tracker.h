@@ -7,12 +7,17 @@
 // Application threads only pop events from a pool, record them and flip a slot's launch state; the
 // watchdog creates events (relaxed capture mode), polls them and returns them to the pool.
 //
-// Who owns a pair: the calling thread from takePair until it publishes the pair in the leader's
-// TrackSlot; then the slot, until the watchdog takes it out (under the slot's update lock) once the
-// launch has left kLaunchOpen/kLaunchInCall; from then on the watchdog alone, which returns it to
-// the pool when the launch is finished or given up. A pair still in a slot when a writer a lap
-// later claims the slot was never taken by the watchdog, so that writer returns it. No pair is ever
-// polled by the watchdog after someone else may have handed it out again.
+// Who owns a pair: the calling thread from takePair until its call returns and it publishes the
+// launch's outcome (a state past kLaunchInCall) under the leader's update lock; then the slot, until
+// the watchdog takes it out (under the same lock); from then on the watchdog alone, which returns it
+// to the pool when the launch is finished or given up. While the state is kLaunchInCall the pair in
+// the slot is only informational: a writer that laps the slot then forgets it, and the calling
+// thread, finding its entry replaced when the call returns, returns the pair itself (and defers
+// nothing). A pair still in a slot past kLaunchInCall when a writer a lap later claims the slot was
+// never taken by the watchdog, so that writer returns it. A deferred launch's pair is also named in
+// the deferred list, whose resolver records on it only under the leader's update lock: the watchdog
+// returns it only once the ring has really replaced the leader. No pair is ever recorded on or
+// polled after someone else may have handed it out again.
 #pragma once
 
 #include <cuda.h>
@@ -29,6 +34,7 @@ namespace ncclfr::recorder {
 inline constexpr int kMaxContexts = 8;
 inline constexpr uint32_t kMaxPairsPerContext = 65536;
 inline constexpr uint64_t kNoLeader = UINT64_MAX;
+inline constexpr int kMaxGroupComms = 8;   // communicators one group's deferred launch waits on
 
 // TrackSlot::launchState (leaders only).
 enum LaunchState : uint32_t {
@@ -133,7 +139,7 @@ class GpuTracker {
     uint64_t leader;
     uint64_t stream;
     uint32_t pair;        // the watchdog may already own it: it keeps it until the state changes
-    uint32_t comms[4];
+    uint32_t comms[kMaxGroupComms];
     uint32_t commCount;
   };
   std::mutex deferredMutex;

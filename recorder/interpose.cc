@@ -132,18 +132,28 @@ void markUntrackedLocked(shm::RingEntry* slot) {
   st(words[kWordOpState], os);
 }
 
-// Sets the launch state of leader `index` (and optionally its pair) under its update lock.
-void setLaunch(Recorder* r, uint64_t index, uint32_t state, bool setPair, uint32_t pair) {
+// Sets the launch state of leader `index` (and optionally its pair) under its update lock; false
+// (and the pair back in the pool) when the ring has replaced the leader.
+bool setLaunch(Recorder* r, uint64_t index, uint32_t state, bool setPair, uint32_t pair) {
   shm::RingEntry* slot = &r->ring.entries[index & r->ring.ringMask];
   if (!beginUpdate(slot, index)) {
     if (setPair) r->gpu.releasePair(pair);
-    return;
+    return false;
   }
   TrackSlot& tr = r->gpu.trackOf(index);
   if (setPair) st(tr.pair, pair);
   st(tr.launchState, state);
   if (state == kLaunchUntracked) markUntrackedLocked(slot);
   endUpdate(slot, index);
+  return true;
+}
+
+// Only non-blocking communicators count successes (ncclCommGetAsyncError may be called often on
+// blocking ones, and their calls never return ncclInProgress): kNotWatched for the others.
+constexpr uint64_t kNotWatched = UINT64_MAX;
+uint64_t asyncOkGeneration(Recorder* r, uint32_t slot) {
+  if (ld(r->ring.comms[slot].blocking) == 1) return kNotWatched;
+  return std::atomic_ref<uint32_t>(r->asyncOkGeneration[slot]).load(std::memory_order_seq_cst);
 }
 
 void addDeferred(Recorder* r, uint64_t leader, uint32_t pair, uint64_t stream, const uint32_t* comms, int commCount) {
@@ -153,15 +163,16 @@ void addDeferred(Recorder* r, uint64_t leader, uint32_t pair, uint64_t stream, c
   d.leader = leader;
   d.pair = pair;
   d.stream = stream;
-  d.commCount = static_cast<uint32_t>(std::min(commCount, 4));
+  d.commCount = static_cast<uint32_t>(std::clamp(commCount, 0, kMaxGroupComms));
   for (uint32_t i = 0; i < d.commCount; ++i) d.comms[i] = comms[i];
-  r->gpu.deferredPending.store(r->gpu.deferredCount, std::memory_order_release);
+  // seq_cst, paired with resolveDeferred's check and the generation bump (see resolveAfterRace).
+  r->gpu.deferredPending.store(r->gpu.deferredCount, std::memory_order_seq_cst);
 }
 
 // A non-blocking communicator reported success: its deferred launches are on their streams now,
 // so their end events go right behind them.
 void resolveDeferred(Recorder* r, uint32_t slot) {
-  if (r->gpu.deferredPending.load(std::memory_order_acquire) == 0) return;
+  if (r->gpu.deferredPending.load(std::memory_order_seq_cst) == 0) return;
   std::lock_guard<std::mutex> lock(r->gpu.deferredMutex);
   int kept = 0;
   for (int i = 0; i < r->gpu.deferredCount; ++i) {
@@ -191,7 +202,16 @@ void resolveDeferred(Recorder* r, uint32_t slot) {
     endUpdate(e, d.leader);
   }
   r->gpu.deferredCount = kept;
-  r->gpu.deferredPending.store(kept, std::memory_order_release);
+  r->gpu.deferredPending.store(kept, std::memory_order_seq_cst);
+}
+
+// After addDeferred: an application ncclCommGetAsyncError success on communicator `slot` since
+// `before` was read (ahead of the NCCL call) may have run resolveDeferred before the launch was in
+// the list, and the application need never ask again. Its bump precedes its look at the list (both
+// seq_cst, or ordered by deferredMutex), and our look at the generation follows addDeferred: either
+// it saw our launch, or we see its bump and resolve the communicator ourselves.
+void resolveAfterRace(Recorder* r, uint32_t slot, uint64_t before) {
+  if (before != kNotWatched && asyncOkGeneration(r, slot) != before) resolveDeferred(r, slot);
 }
 
 void rememberGroupComm(ThreadState& t, uint32_t slot) {
@@ -280,10 +300,13 @@ ncclResult_t recordWork(const WorkCall& w, Forward&& forward) {
   e.returned = shm::notReturnedWord(shm::lapTag(index, r->ring.ringMask + 1));
   TrackSlot& tr = r->gpu.trackOf(index);
   if (gpuTiming) {
-    // A pair the previous occupant never handed to the watchdog goes back to the pool.
+    // A pair the previous occupant's launch left in the slot after its call returned was never
+    // taken by the watchdog: it goes back to the pool. While that call is still inside NCCL
+    // (kLaunchInCall) its thread owns the pair and returns it itself when it finds its entry gone.
     if (uint32_t stale = ld(tr.pair); stale != 0) {
       st(tr.pair, uint32_t{0});
-      r->gpu.releasePair(stale);
+      uint32_t old = ld(tr.launchState);
+      if (old != kLaunchNone && old != kLaunchOpen && old != kLaunchInCall) r->gpu.releasePair(stale);
     }
     st(tr.stream, e.stream);
     st(tr.ctx, plan.ctx);
@@ -310,6 +333,9 @@ ncclResult_t recordWork(const WorkCall& w, Forward&& forward) {
     }
   }
 
+  // Read before the call: a success reported on the communicator while the call is inside NCCL
+  // may come before this launch is in the deferred list (resolveAfterRace).
+  uint64_t okBefore = !grouped && plan.pair != 0 ? asyncOkGeneration(r, slot) : kNotWatched;
   ncclResult_t res = forward();
 
   int64_t durationNs = r->clock.ticksToNs(ticks0, r->clock.ticks());
@@ -324,7 +350,9 @@ ncclResult_t recordWork(const WorkCall& w, Forward&& forward) {
     }
   }
   setReturned(r->ring, entry, index, res, static_cast<uint32_t>(std::clamp<int64_t>(durationNs, 1, UINT32_MAX)));
+  bool published = false;
   if ((failed(res) || launch != kLaunchNone) && beginUpdate(entry, index)) {
+    published = true;
     if (failed(res)) {
       uint64_t* words = entryWords(entry);
       uint64_t os = ld(words[kWordOpState]);
@@ -335,7 +363,14 @@ ncclResult_t recordWork(const WorkCall& w, Forward&& forward) {
     if (launch == kLaunchUntracked) markUntrackedLocked(entry);
     endUpdate(entry, index);
   }
-  if (launch == kLaunchDeferred) addDeferred(r, index, plan.pair, e.stream, &slot, 1);
+  if (launch != kLaunchNone && !published) {
+    // The ring lapped the entry while the call was inside NCCL: the writer that replaced it left
+    // the pair to us (gpu_tracker.h), and nobody will follow this launch.
+    r->gpu.releasePair(plan.pair);
+  } else if (launch == kLaunchDeferred) {
+    addDeferred(r, index, plan.pair, e.stream, &slot, 1);
+    resolveAfterRace(r, slot, okBefore);
+  }
   if (failed(res)) r->noteCallError(slot, res, w.op);
   // The thread's next slot was last written a lap ago, often by another core: ask for it now, so
   // the transfer overlaps whatever the application does before its next call.
@@ -719,6 +754,9 @@ NCCLFR_EXPORT ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t* 
       if (ld(s.state) == static_cast<uint32_t>(shm::CommState::kInitializing)) r->commLive(slot, comm, monoNowNs(), false);
       // A non-blocking finalize or split has finished too.
       if (ld(s.busySinceMonoNs) != 0) st(s.busySinceMonoNs, int64_t{0});
+      if (ld(s.blocking) != 1) {
+        std::atomic_ref<uint32_t>(r->asyncOkGeneration[slot]).fetch_add(1, std::memory_order_seq_cst);
+      }
       resolveDeferred(r, slot);
     } else if (e != ncclInProgress) {
       if (ld(s.state) == static_cast<uint32_t>(shm::CommState::kInitializing)) {
@@ -773,6 +811,8 @@ ncclResult_t endGroup(bool simulate, Forward&& forward) {
   const CudaDriver* cu = r->gpu.cu;
   bool fullTiming = r->gpu.timing == shm::TimingMode::kFull;
   bool startFailed[kMaxGroupStreams] = {};
+  uint64_t okBefore[kMaxGroupComms] = {};
+  for (int i = 0; i < t.groupCommCount; ++i) okBefore[i] = asyncOkGeneration(r, t.groupComms[i]);
   if (!simulate) {
     for (int i = 0; i < t.groupStreamCount; ++i) {
       auto& gs = t.groupStreams[i];
@@ -785,6 +825,7 @@ ncclResult_t endGroup(bool simulate, Forward&& forward) {
   ncclResult_t res = forward();
   t.groupDepth = 0;
   int64_t now = monoNowNs();
+  bool anyDeferred = false;
   for (int i = 0; i < t.groupStreamCount; ++i) {
     auto& gs = t.groupStreams[i];
     uint32_t state;
@@ -801,8 +842,14 @@ ncclResult_t endGroup(bool simulate, Forward&& forward) {
                   ? kLaunchRecorded
                   : kLaunchUntracked;
     }
-    setLaunch(r, gs.leader, state, gs.pair != 0, gs.pair);
-    if (state == kLaunchDeferred) addDeferred(r, gs.leader, gs.pair, gs.stream, t.groupComms, t.groupCommCount);
+    bool published = setLaunch(r, gs.leader, state, gs.pair != 0, gs.pair);
+    if (state == kLaunchDeferred && published) {
+      addDeferred(r, gs.leader, gs.pair, gs.stream, t.groupComms, t.groupCommCount);
+      anyDeferred = true;
+    }
+  }
+  if (anyDeferred) {
+    for (int i = 0; i < t.groupCommCount; ++i) resolveAfterRace(r, t.groupComms[i], okBefore[i]);
   }
   // Communicators created inside the group were initialized by it.
   for (int i = 0; i < t.groupInitCount; ++i) {

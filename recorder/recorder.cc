@@ -152,7 +152,9 @@ Recorder* setUpLocked() {
   r->gpu.trackMask = caps.ring - 1;
   r->watchdogUsing = static_cast<uint32_t*>(std::calloc(r->ring.header->commCapacity, sizeof(uint32_t)));
   r->closing = static_cast<uint32_t*>(std::calloc(r->ring.header->commCapacity, sizeof(uint32_t)));
-  if (r->gpu.track == nullptr || r->watchdogUsing == nullptr || r->closing == nullptr) {
+  r->asyncOkGeneration = static_cast<uint32_t*>(std::calloc(r->ring.header->commCapacity, sizeof(uint32_t)));
+  if (r->gpu.track == nullptr || r->watchdogUsing == nullptr || r->closing == nullptr ||
+      r->asyncOkGeneration == nullptr) {
     logWarn("out of memory setting up; NCCL calls pass through unrecorded");
     return nullptr;
   }

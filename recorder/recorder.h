@@ -26,7 +26,6 @@ class Watchdog;
 inline constexpr uint32_t kNoSlot = UINT32_MAX;
 inline constexpr uint32_t kCommMapSize = 4096;  // a power of two, > the comm table's capacity
 inline constexpr int kMaxGroupStreams = 8;
-inline constexpr int kMaxGroupComms = 8;
 
 // Per application thread. Lives in static TLS with no destructor to run: a thread may exit at any
 // time (even inside a signal handler) and the state must not need tearing down, as in LLVM XRay's
@@ -112,6 +111,11 @@ class Recorder {
   // is destroying it (a Dekker handshake, so the watchdog never uses a freed communicator).
   uint32_t* watchdogUsing = nullptr;
   uint32_t* closing = nullptr;
+  // Per comm slot, process-local: bumped (seq_cst) by every application ncclCommGetAsyncError that
+  // reports success, before it resolves the communicator's deferred launches. A work call that
+  // returned ncclInProgress compares it across its call and resolves its own launch when it moved:
+  // that success may have come before the launch was in the deferred list.
+  uint32_t* asyncOkGeneration = nullptr;
   // Group ids inside a non-blocking init: communicators whose state changes at ncclGroupEnd.
   int32_t liveComms = 0;         // atomically: communicators created and not yet destroyed
 

@@ -107,6 +107,7 @@ class WatchdogLoop {
     int64_t p2pSeq;
     bool p2p;
     int64_t enqueueNs;
+    uint64_t stream = 0;
   };
   // kOpen: published, not launched yet (group open, or still inside the NCCL call); kQueued: on
   // its stream's queue, in stream order; kDone: finished (or given up).
@@ -153,6 +154,9 @@ class WatchdogLoop {
   void refreshClocks(int64_t now);
   void drainRing();
   void adopt(uint64_t index, const shm::RingEntry& e);
+  // A call without events of its own (untracked, or a follower whose leader the ring took): a
+  // launch of its own, queued on its stream once the call has returned without error.
+  void adoptPairless(const Member& m, shm::Op op);
   void advanceOpenLaunches();
   // Polls the queued launches of every stream in stream order. `exhaustive` (a dump's final look):
   // also every launch behind the first pending one, so that nothing finished stays pending in the
@@ -172,8 +176,13 @@ class WatchdogLoop {
   void releasePair(Launch& l);
   void queueOnStream(Launch& l);
   // One launch at position `pos` of its stream's queue `q`: true when it finished.
-  bool pollLaunch(Launch& l, const std::deque<uint64_t>& q, size_t pos, int64_t now);
+  bool pollLaunch(Launch& l, int64_t now);
   void becomeUntracked(Launch& l);
+  // Queues a pairless launch, or completes it at once when a later timed launch on its stream has.
+  void queuePairless(Launch& l);
+  void completePairless(Launch& l);
+  // Ring index + 1 of the newest timed launch completed on `stream` (0: none).
+  uint64_t streamDoneBound(uint64_t stream) const;
   int queryEvent(uint32_t ctx, CUevent e);  // 1 done, 0 pending, -1 error
   int64_t eventHostNs(uint32_t ctx, CUevent e, int64_t fallback);
   void markMember(const Member& m, shm::EntryState state, int64_t startNs, int64_t endNs, bool simulated);
@@ -203,7 +212,14 @@ class WatchdogLoop {
   // a launch goes on its stream after every earlier call of the thread, so ring order is launch
   // order (threads sharing one stream race anyway; the dump's exhaustive poll covers that).
   std::unordered_map<uint64_t, std::deque<uint64_t>> streams_;
-  std::unordered_map<uint64_t, int64_t> streamLastDone_;
+  // Per stream, about its finished timed launches: when the latest finished (stalls are measured
+  // from there) and the ring index + 1 of the newest one that completed (a pairless launch before
+  // it has completed too). Dropped once the ring has lapped that launch and the stream is idle.
+  struct StreamDone {
+    int64_t lastDoneNs = 0;
+    uint64_t completedBound = 0;
+  };
+  std::unordered_map<uint64_t, StreamDone> streamDone_;
   std::map<uint64_t, int64_t> inCall_;                            // calls not returned yet
   Incident incident_;
   uint64_t handledGeneration_ = 0;
@@ -613,6 +629,7 @@ void WatchdogLoop::adopt(uint64_t index, const shm::RingEntry& e) {
   endUpdate(slot, index);
   auto op = static_cast<shm::Op>(e.op);
   Member m{index, e.comm, e.p2pSlot, e.seq, e.p2pSeq, op == shm::Op::kSend || op == shm::Op::kRecv, e.enqueueMonoNs};
+  m.stream = stream;
   if (leader == index) {
     Launch l;
     l.leader = index;
@@ -632,7 +649,16 @@ void WatchdogLoop::adopt(uint64_t index, const shm::RingEntry& e) {
     if (it == launches_.end()) {
       // Its leader was published before it, but we may have passed the leader's slot a moment
       // too early: it joins the launch when the leader is adopted from the holes.
-      if (holes_.count(leader)) orphans_[leader].push_back(m);
+      if (holes_.count(leader)) {
+        orphans_[leader].push_back(m);
+        return;
+      }
+      // The ring took its leader before we saw it (a group longer than the ring), or its launch
+      // was pruned: without the launch's events it completes when a later timed launch on its
+      // stream does.
+      if (e.state == static_cast<uint8_t>(shm::EntryState::kError)) return;
+      markMember(m, shm::EntryState::kUntracked, 0, 0, false);
+      adoptPairless(m, op);
       return;
     }
     Launch& l = it->second;
@@ -646,19 +672,23 @@ void WatchdogLoop::adopt(uint64_t index, const shm::RingEntry& e) {
       markMember(m, shm::EntryState::kStarted, l.startNs, 0, false);
     }
   } else if (e.state != static_cast<uint8_t>(shm::EntryState::kError)) {
-    // No events (published kUntracked): placed in its stream's order, it completes when a later
-    // timed launch on the stream does.
-    Launch l;
-    l.leader = index;
-    l.stream = e.stream;
-    l.pairless = true;
-    l.phase = Phase::kQueued;
-    l.firstEnqueueNs = e.enqueueMonoNs;
-    l.op = op;
-    l.members.push_back(m);
-    Launch& placed = launches_[index] = std::move(l);
-    queueOnStream(placed);
+    // No events (published kUntracked).
+    m.stream = e.stream;
+    adoptPairless(m, op);
   }
+}
+
+void WatchdogLoop::adoptPairless(const Member& m, shm::Op op) {
+  Launch l;
+  l.leader = m.index;
+  l.stream = m.stream;
+  l.pairless = true;
+  l.firstEnqueueNs = m.enqueueNs;
+  l.op = op;
+  l.members.push_back(m);
+  // kOpen until its call has returned (advanceOpenLaunches): a call that fails launched nothing.
+  launches_[m.index] = std::move(l);
+  open_.insert(m.index);
 }
 
 bool WatchdogLoop::readLeader(uint64_t leader, uint32_t* state) {
@@ -714,10 +744,12 @@ void WatchdogLoop::markMember(const Member& m, shm::EntryState state, int64_t st
     }
   };
   shm::RingEntry* slot = &ring_.entries[m.index & ring_.ringMask];
+  bool failedCall = false;
   if (beginUpdate(slot, m.index)) {
     uint64_t* words = entryWords(slot);
     uint64_t os = ld(words[kWordOpState]);
     auto current = static_cast<shm::EntryState>((os >> 24) & 0xff);
+    failedCall = current == shm::EntryState::kError;
     bool apply = state == shm::EntryState::kError ? rank(current) < 4 : rank(current) < rank(state);
     if (apply) {
       os = (os & ~(uint64_t{0xff} << 24)) | (uint64_t{static_cast<uint8_t>(state)} << 24);
@@ -729,6 +761,9 @@ void WatchdogLoop::markMember(const Member& m, shm::EntryState state, int64_t st
     endUpdate(slot, m.index);
   }
   if (state != shm::EntryState::kStarted && state != shm::EntryState::kCompleted) return;
+  // A call that returned an error launched nothing: its sequence number neither started nor
+  // completed (once the ring has replaced the entry, that can no longer be told).
+  if (failedCall) return;
   // Exact counters, whatever the ring evicts.
   // Starts are only seen with start events (NCCLFR_TIMING=full); otherwise they stay -1.
   bool completed = state == shm::EntryState::kCompleted;
@@ -771,6 +806,27 @@ void WatchdogLoop::becomeUntracked(Launch& l) {
   markMembers(l, shm::EntryState::kUntracked, 0, 0, false);
 }
 
+uint64_t WatchdogLoop::streamDoneBound(uint64_t stream) const {
+  auto it = streamDone_.find(stream);
+  return it != streamDone_.end() ? it->second.completedBound : 0;
+}
+
+void WatchdogLoop::completePairless(Launch& l) {
+  markMembers(l, shm::EntryState::kCompleted, 0, 0, false);
+  l.phase = Phase::kDone;
+  l.outcome = shm::EntryState::kCompleted;
+}
+
+void WatchdogLoop::queuePairless(Launch& l) {
+  l.pairless = true;
+  if (streamDoneBound(l.stream) > l.leader) {
+    // A later launch on its stream has already completed (stream order): so has this one.
+    completePairless(l);
+    return;
+  }
+  queueOnStream(l);
+}
+
 void WatchdogLoop::advanceOpenLaunches() {
   // In ring order, so that launches reach their stream's queue in order (queueOnStream sorts too:
   // holes are adopted late).
@@ -781,9 +837,36 @@ void WatchdogLoop::advanceOpenLaunches() {
       continue;
     }
     Launch& l = lt->second;
+    if (l.pairless) {
+      // Its one call: queued once it has returned, unless it failed (nothing was launched).
+      shm::RingEntry* slot = &ring_.entries[l.leader & ring_.ringMask];
+      uint64_t c = ld(slot->commit, std::memory_order_acquire);
+      uint64_t word = ld(entryWords(slot)[kWordReturned], std::memory_order_acquire);
+      bool gone = shm::commitIndex(c) != l.leader;
+      bool returned = shm::hasReturned(word) && (word >> 48) == shm::lapTag(l.leader, ring_.ringMask + 1);
+      if (!gone && !returned) {
+        ++it;
+        continue;
+      }
+      int32_t result = shm::returnedResult(word);
+      if (gone) {
+        l.phase = Phase::kDone;  // nothing left to mark; pruneDone drops it
+      } else if (result != ncclSuccess && result != ncclInProgress) {
+        l.phase = Phase::kDone;
+        l.outcome = shm::EntryState::kError;
+      } else {
+        queuePairless(l);
+      }
+      it = open_.erase(it);
+      continue;
+    }
     uint32_t state = 0, pair = 0;
     if (!takeLaunch(l.leader, &state, &pair)) {
-      l.phase = Phase::kDone;  // lapped before it was launched: its outcome is lost with it
+      // The ring took the leader before the launch was known to have launched (a group longer
+      // than the ring, a call still inside NCCL): without its events, its members still in the
+      // ring complete when a later timed launch on the stream does.
+      becomeUntracked(l);
+      queuePairless(l);
       it = open_.erase(it);
       continue;
     }
@@ -796,8 +879,12 @@ void WatchdogLoop::advanceOpenLaunches() {
       case kLaunchRecorded:
       case kLaunchDeferred:
         l.deferred = state == kLaunchDeferred;
-        if (l.pair == 0) becomeUntracked(l);
-        queueOnStream(l);
+        if (l.pair == 0) {
+          becomeUntracked(l);
+          queuePairless(l);
+        } else {
+          queueOnStream(l);
+        }
         break;
       case kLaunchFailed:
         finishLaunch(l, shm::EntryState::kError, 0, 0, false);
@@ -807,45 +894,34 @@ void WatchdogLoop::advanceOpenLaunches() {
         break;
       default:  // kLaunchUntracked
         becomeUntracked(l);
-        queueOnStream(l);
+        queuePairless(l);
         break;
     }
     it = open_.erase(it);
   }
 }
 
-bool WatchdogLoop::pollLaunch(Launch& l, const std::deque<uint64_t>& q, size_t pos, int64_t now) {
+// A timed launch (pairless ones complete by stream order, in advanceStreams).
+bool WatchdogLoop::pollLaunch(Launch& l, int64_t now) {
   if (l.deferred) {
     // Non-blocking: the end event goes on the stream when ncclCommGetAsyncError reports success.
     uint32_t state = 0;
     if (!readLeader(l.leader, &state)) {
-      // Replaced by the ring while deferred: nobody can record its end any more.
-      releasePair(l);
-      l.phase = Phase::kDone;
-      return true;
+      // Replaced by the ring while we thought it deferred. Its end event may or may not have been
+      // recorded before that (the slot said which), so the pair tells nothing: back to the pool
+      // (the resolver records only under the leader's update lock, which it can no longer take),
+      // and the members still in the ring complete when a later timed launch does.
+      becomeUntracked(l);
+      return false;
     }
     if (state == kLaunchRecorded) {
       l.deferred = false;
     } else if (state != kLaunchDeferred) {
       becomeUntracked(l);
+      return false;
     }
   }
-  if (l.pairless) {
-    // Completed once a later timed launch on the stream has (stream order).
-    for (size_t k = pos + 1; k < q.size(); ++k) {
-      auto jt = launches_.find(q[k]);
-      if (jt == launches_.end() || jt->second.pairless) continue;
-      const Launch& later = jt->second;
-      bool done = (later.phase == Phase::kDone && later.outcome == shm::EntryState::kCompleted) ||
-                  (later.phase != Phase::kDone && !later.deferred && later.pair != 0 && queryEvent(later.ctx, gpu_.pairOf(later.pair).end) == 1);
-      if (!done) return false;
-      markMembers(l, shm::EntryState::kCompleted, 0, 0, false);
-      l.phase = Phase::kDone;
-      l.outcome = shm::EntryState::kCompleted;
-      return true;
-    }
-    return false;
-  }
+  if (l.pairless) return false;
   EventPair& events = gpu_.pairOf(l.pair);
   bool full = gpu_.timing == shm::TimingMode::kFull;
   if (full && !l.started && queryEvent(l.ctx, events.start) == 1) {
@@ -856,53 +932,75 @@ bool WatchdogLoop::pollLaunch(Launch& l, const std::deque<uint64_t>& q, size_t p
   if (l.deferred) return false;  // its end is not on the stream yet
   int e = queryEvent(l.ctx, events.end);
   if (e == 0) return false;
+  StreamDone& done = streamDone_[l.stream];
   if (e < 0) {
     finishLaunch(l, shm::EntryState::kError, 0, 0, false);
   } else {
     int64_t startNs = l.startNs;
     if (full && !l.started && queryEvent(l.ctx, events.start) == 1) startNs = eventHostNs(l.ctx, events.start, now);
     finishLaunch(l, shm::EntryState::kCompleted, startNs, eventHostNs(l.ctx, events.end, now), false);
+    done.completedBound = std::max(done.completedBound, l.leader + 1);
   }
-  streamLastDone_[l.stream] = now;
+  done.lastDoneNs = now;
   return true;
 }
 
 void WatchdogLoop::advanceStreams(int64_t now, bool exhaustive) {
   for (auto& [stream, q] : streams_) {
-    // In stream order: once one launch is pending, the ones behind it are too.
+    // In stream order: once one launch is pending, the ones behind it are too. A run of pairless
+    // launches at the front completes with the first timed launch behind it, in one pass.
     while (!q.empty()) {
       auto it = launches_.find(q.front());
-      if (it == launches_.end() || it->second.phase == Phase::kDone || pollLaunch(it->second, q, 0, now)) {
+      if (it == launches_.end() || it->second.phase == Phase::kDone) {
         q.pop_front();
         continue;
       }
-      break;
+      Launch& l = it->second;
+      if (!l.pairless) {
+        if (pollLaunch(l, now)) {
+          q.pop_front();
+          continue;
+        }
+        if (!l.pairless) break;
+        // It lost its events just now: from here on it is one of the pairless run.
+      }
+      uint64_t bound = streamDoneBound(stream);
+      if (bound <= l.leader) {
+        for (size_t k = 1; k < q.size(); ++k) {
+          auto jt = launches_.find(q[k]);
+          if (jt == launches_.end() || jt->second.phase == Phase::kDone || jt->second.pairless) continue;
+          pollLaunch(jt->second, now);
+          break;
+        }
+        bound = streamDoneBound(stream);
+      }
+      bool moved = false;
+      while (!q.empty()) {
+        auto jt = launches_.find(q.front());
+        if (jt == launches_.end() || jt->second.phase == Phase::kDone) {
+          q.pop_front();
+          continue;
+        }
+        if (!jt->second.pairless || jt->second.leader >= bound) break;
+        completePairless(jt->second);
+        q.pop_front();
+        moved = true;
+      }
+      if (!moved) break;
     }
     if (!exhaustive || q.size() < 2) continue;
-    // The dump's final look at everything behind the pending front, from the back: a launch is
-    // what its own events say, and an untimed one completes when a later timed one has.
-    bool laterDone = false;
-    for (size_t k = q.size(); k-- > 1;) {
+    // The dump's final look at everything behind the pending front: a launch is what its own
+    // events say, and a pairless one completes when a later timed one has.
+    for (size_t k = 1; k < q.size(); ++k) {
       auto it = launches_.find(q[k]);
-      if (it == launches_.end() || it->second.phase == Phase::kDone) continue;
-      Launch& l = it->second;
-      if (l.pairless) {
-        if (laterDone) {
-          markMembers(l, shm::EntryState::kCompleted, 0, 0, false);
-          l.phase = Phase::kDone;
-          l.outcome = shm::EntryState::kCompleted;
-        }
-        continue;
-      }
-      laterDone |= pollLaunch(l, q, k, now) && l.outcome == shm::EntryState::kCompleted;
+      if (it == launches_.end() || it->second.phase == Phase::kDone || it->second.pairless) continue;
+      pollLaunch(it->second, now);
     }
-    if (laterDone) {
-      auto it = launches_.find(q.front());
-      if (it != launches_.end() && it->second.phase != Phase::kDone && it->second.pairless) {
-        markMembers(it->second, shm::EntryState::kCompleted, 0, 0, false);
-        it->second.phase = Phase::kDone;
-        it->second.outcome = shm::EntryState::kCompleted;
-      }
+    uint64_t bound = streamDoneBound(stream);
+    for (uint64_t leader : q) {
+      auto it = launches_.find(leader);
+      if (it == launches_.end() || it->second.phase == Phase::kDone || !it->second.pairless) continue;
+      if (leader < bound) completePairless(it->second);
     }
     std::erase_if(q, [&](uint64_t leader) {
       auto it = launches_.find(leader);
@@ -929,15 +1027,34 @@ void WatchdogLoop::checkReturned() {
 
 void WatchdogLoop::pruneDone() {
   uint64_t capacity = uint64_t{ring_.ringMask} + 1;
+  uint64_t oldest = drained_ > capacity ? drained_ - capacity : 0;
   // Keep finished launches around while late members may still be drained (they were appended
   // before their launch finished, so at most a ring's length behind).
-  // A launch still queued when the ring replaces its entries is kept until it finishes (or too
-  // many are kept): its communicator's counters must still move when it does.
+  // A timed launch still queued when the ring replaces its entries is kept until it finishes (or
+  // too many are kept): its communicator's counters must still move when it does.
   bool crowded = launches_.size() > 4 * capacity;
   for (auto it = launches_.begin(); it != launches_.end();) {
     Launch& l = it->second;
-    bool lapped = drained_ > capacity && l.leader < drained_ - capacity;
-    if ((l.phase == Phase::kDone && (lapped || crowded)) || (lapped && crowded)) {
+    bool lapped = l.leader < oldest;
+    bool erase = false;
+    if (l.phase == Phase::kDone) {
+      erase = lapped || crowded;
+    } else if (l.pairless) {
+      // Only a later timed launch can complete it, and that one moves the counters anyway: once
+      // the ring holds none of its members, there is nothing left to mark.
+      uint64_t newest = 0;
+      for (const Member& m : l.members) newest = std::max(newest, m.index);
+      erase = newest < oldest;
+    } else if (l.deferred) {
+      // "Lapped" from drained_ is a guess (an idle thread's reserved block can leave the leader in
+      // its slot), and the resolver may still record on a deferred pair: it is returned only once
+      // the slot really holds another entry.
+      uint32_t state = 0;
+      if (lapped && !readLeader(l.leader, &state)) becomeUntracked(l);
+    } else {
+      erase = lapped && crowded;
+    }
+    if (erase) {
       releasePair(l);
       it = launches_.erase(it);
     } else {
@@ -947,8 +1064,22 @@ void WatchdogLoop::pruneDone() {
   for (auto it = streams_.begin(); it != streams_.end();) {
     it = it->second.empty() ? streams_.erase(it) : std::next(it);
   }
+  for (auto it = streamDone_.begin(); it != streamDone_.end();) {
+    bool idle = !streams_.count(it->first);
+    it = idle && it->second.completedBound <= oldest ? streamDone_.erase(it) : std::next(it);
+  }
   for (auto it = orphans_.begin(); it != orphans_.end();) {
-    it = holes_.count(it->first) ? std::next(it) : orphans_.erase(it);
+    if (holes_.count(it->first)) {
+      ++it;
+      continue;
+    }
+    // The leader's position was lapped before it was ever written whole: each follower goes on
+    // alone, without events.
+    for (const Member& m : it->second) {
+      markMember(m, shm::EntryState::kUntracked, 0, 0, false);
+      adoptPairless(m, shm::Op::kUnknown);
+    }
+    it = orphans_.erase(it);
   }
 }
 
@@ -984,8 +1115,8 @@ bool WatchdogLoop::findOldestPending(int64_t now, Pending* out) const {
       auto it = launches_.find(leader);
       if (it == launches_.end() || it->second.phase == Phase::kDone || it->second.pairless) continue;
       const Launch& l = it->second;
-      auto done = streamLastDone_.find(stream);
-      int64_t since = std::max(l.firstEnqueueNs, done != streamLastDone_.end() ? done->second : 0);
+      auto done = streamDone_.find(stream);
+      int64_t since = std::max(l.firstEnqueueNs, done != streamDone_.end() ? done->second.lastDoneNs : 0);
       consider(since, [&] {
         const Member& m = l.members.front();
         std::string s = std::string(workOpName(l.op)) + (m.p2p ? " p2pSeq " + std::to_string(m.p2pSeq) : " seq " + std::to_string(m.seq)) +
@@ -996,8 +1127,10 @@ bool WatchdogLoop::findOldestPending(int64_t now, Pending* out) const {
       break;  // only the oldest of each stream can be the one that is stuck
     }
   }
-  for (const auto& [leader, l] : launches_) {
-    if (l.phase != Phase::kOpen) continue;
+  for (uint64_t leader : open_) {
+    auto it = launches_.find(leader);
+    if (it == launches_.end() || it->second.phase != Phase::kOpen) continue;
+    const Launch& l = it->second;
     consider(l.firstEnqueueNs, [&] {
       const Member& m = l.members.front();
       return std::string(workOpName(l.op)) + " seq " + std::to_string(m.seq) + " on " + describeComm(m.comm) +
