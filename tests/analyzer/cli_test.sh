@@ -151,6 +151,18 @@ check "trigger of a file says so" grep -q "notes.txt is not a folder" "$tmp/o31.
 # synth argument checks
 check "synth unknown scenario exits 2" run 2 "$tmp/o18" synth --ranks 8 --scenario nope -o "$tmp/x"
 check "synth bad layout exits 2" run 2 "$tmp/o19" synth --ranks 10 --tp 4 --scenario healthy -o "$tmp/x"
+for bad in "--tp 0" "--pp -1" "--fault-rank -1" "--steps 0" "--steps -5" "--stale-copy-of -1" "--untracked-rank -2"; do
+  # shellcheck disable=SC2086 # the option and its value are two words
+  check "synth $bad exits 2" run 2 "$tmp/o40" synth --ranks 8 --scenario healthy $bad -o "$tmp/x"
+done
+check "synth --stale-copy-of past the ranks exits 2" run 2 "$tmp/o41" synth --ranks 8 --scenario died --stale-copy-of 99 -o "$tmp/x"
+check "synth --stale-copy-of past the ranks says so" grep -q "stale-copy-of must be below --ranks" "$tmp/o41.err"
+check "synth into a folder that holds dumps exits 2" run 2 "$tmp/o42" synth --ranks 8 --scenario healthy -o "$tmp/healthy"
+check "synth into a folder that holds dumps says so" grep -q "already holds dumps" "$tmp/o42.err"
+check "synth left the folder's dumps alone" test "$(find "$tmp/healthy" -name '*.ncclfr' | wc -l)" = 16
+check "synth larger than the free disk exits 2" run 2 "$tmp/o43" synth --ranks 4000000 --entries 16777216 --scenario healthy -o "$tmp/huge"
+check "synth larger than the free disk says so" grep -q "GB free at" "$tmp/o43.err"
+check "synth larger than the free disk wrote nothing" test ! -e "$tmp/huge"
 
 [ "$failures" = 0 ] || { echo "cli_test: $failures check(s) failed" >&2; exit 1; }
 echo "cli_test: all checks passed"
