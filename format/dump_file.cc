@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 
@@ -50,11 +51,27 @@ std::string describeException(std::exception_ptr e) {
   try {
     std::rethrow_exception(e);
   } catch (const kj::Exception& k) {
-    // kj's description can span lines (it appends a stack); keep the first.
+    // kj's description can span lines (it appends a stack) and quote the file's bytes: keep the
+    // first line, at most 160 characters, with control and non-ASCII bytes escaped, so one damaged
+    // file prints one clean line.
     std::string d(k.getDescription().cStr());
     auto nl = d.find('\n');
     if (nl != std::string::npos) d.resize(nl);
-    return "corrupt message (" + d + ")";
+    std::string clean;
+    for (unsigned char c : d) {
+      if (clean.size() >= 160) {
+        clean += "...";
+        break;
+      }
+      if (c >= 0x20 && c < 0x7f) {
+        clean += static_cast<char>(c);
+      } else {
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "\\x%02x", c);
+        clean += hex;
+      }
+    }
+    return "corrupt message (Cap'n Proto: " + clean + ")";
   } catch (const std::exception& s) {
     return s.what();
   } catch (...) {
@@ -230,7 +247,7 @@ bool DumpFile::init(const unsigned char* bytes, size_t size, std::string* error)
   } catch (...) {
     std::string why = describeException(std::current_exception());
     if (why.find("ends prematurely") != std::string::npos || why.find("too small") != std::string::npos) {
-      *error = name_ + ": truncated (" + why + ")";
+      *error = name_ + ": truncated (the file ends inside its message)";
     } else {
       *error = name_ + ": " + why;
     }

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <capnp/message.h>
 #include <capnp/serialize.h>
+#include <kj/exception.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -502,4 +503,20 @@ TEST_CASE("flipped bytes never crash: open refuses or reads throw a catchable ex
     }
   }
   CHECK(refused > 0);  // damage to the framing is caught at open
+}
+
+TEST_CASE("a Cap'n Proto error becomes one printable line, however the damaged bytes read") {
+  std::string bytes = "expected [\x01 == \x7f\xff]; ";
+  bytes += std::string(300, 'x');
+  bytes += "\nstack: a\nb";
+  auto e = std::make_exception_ptr(
+      kj::Exception(kj::Exception::Type::FAILED, "dump_file_test.cc", 1, kj::heapString(bytes.c_str())));
+  std::string line = ncclfr::describeException(e);
+  INFO(line);
+  CHECK(line.find('\n') == std::string::npos);
+  CHECK(line.find("\\x01") != std::string::npos);
+  CHECK(line.find("\\x7f\\xff") != std::string::npos);
+  for (unsigned char c : line) CHECK((c >= 0x20 && c < 0x7f));
+  CHECK(line.size() < 240);
+  CHECK(line.find("stack") == std::string::npos);
 }
