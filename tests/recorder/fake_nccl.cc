@@ -10,12 +10,17 @@
 //   FAKE_NCCL_ASYNC_ERROR_AFTER=N  ncclCommGetAsyncError reports ncclRemoteError after N work calls
 //   FAKE_NCCL_NO_GPU=1     communicator creation fails with ncclUnhandledCudaError
 //   FAKE_NCCL_BLOCK_INIT=1 ncclCommInitRank never returns (a peer that never joins)
+//   FAKE_NCCL_POLL_IN_CALL=1  a work call on a non-blocking communicator has another thread ask
+//                          ncclCommGetAsyncError (through the export, as PyTorch's watchdog thread
+//                          does) and waits for it before returning ncclInProgress
+// A group with a call on a non-blocking communicator returns ncclInProgress from ncclGroupEnd.
 #include <nccl.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 struct ncclComm {
   int rank;
@@ -29,6 +34,7 @@ namespace {
 
 std::atomic<long> gWorkCalls{0};
 thread_local int tGroupDepth = 0;
+thread_local bool tGroupNonBlocking = false;
 
 long envLong(const char* name) {
   const char* v = std::getenv(name);
@@ -59,7 +65,16 @@ ncclResult_t work(ncclComm_t comm) {
     usleep(static_cast<useconds_t>(ms) * 1000);  // a stall that ends by itself
   }
   if (n == envLong("FAKE_NCCL_FAIL_AT")) return ncclInternalError;
-  if (!comm->blocking && tGroupDepth == 0) return ncclInProgress;
+  if (!comm->blocking && tGroupDepth > 0) tGroupNonBlocking = true;
+  if (!comm->blocking && tGroupDepth == 0) {
+    if (envLong("FAKE_NCCL_POLL_IN_CALL") == 1) {
+      std::thread([comm] {
+        ncclResult_t state = ncclSuccess;
+        ncclCommGetAsyncError(comm, &state);
+      }).join();
+    }
+    return ncclInProgress;
+  }
   return ncclSuccess;
 }
 
@@ -235,11 +250,12 @@ FAKE_API(ncclResult_t, ncclGroupStart) {
 }
 FAKE_API(ncclResult_t, ncclGroupEnd) {
   if (tGroupDepth == 0) return ncclInvalidUsage;
-  --tGroupDepth;
-  return ncclSuccess;
+  if (--tGroupDepth > 0 || !tGroupNonBlocking) return ncclSuccess;
+  tGroupNonBlocking = false;
+  return ncclInProgress;
 }
 FAKE_API(ncclResult_t, ncclGroupSimulateEnd, ncclSimInfo_t*) {
   if (tGroupDepth == 0) return ncclInvalidUsage;
-  --tGroupDepth;
+  if (--tGroupDepth == 0) tGroupNonBlocking = false;
   return ncclSuccess;
 }

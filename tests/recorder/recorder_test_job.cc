@@ -18,7 +18,17 @@
 //           `exact` in a fresh process); then N more in the parent, then exits.
 //   crash   N all-reduces, then abort() (SIGABRT).
 //   destroy N all-reduces, ncclCommDestroy, then waits a little and exits.
-//   nonblocking  a non-blocking communicator (config.blocking = 0), N all-reduces, then exits.
+//   nonblocking  a non-blocking communicator (config.blocking = 0), N all-reduces, each followed by
+//           ncclCommGetAsyncError until it reports success (with --no-poll: none, and the calls
+//           start 200 ms after the init), then exits.
+//   lapincall  thread A's one all-reduce (the process's first work call: make it block with
+//           FAKE_NCCL_BLOCK_AT=0) while thread B, on its own communicator and stream, makes N calls
+//           1 ms apart, prints "ready", waits for A's call to return, then makes 5 more 20 ms apart.
+//   biggroup  one group of N all-reduces, then 3 all-reduces 10 ms apart, on one stream.
+//   nbgroup  C non-blocking communicators split from the (blocking) world one; one group of N
+//           all-reduces spread over them; 50 ms later ncclCommGetAsyncError on the last one only
+//           until it reports success, then at once 40 all-reduces on the world communicator and,
+//           20 ms later, one more, all on the group's stream.
 //   derive  ncclCommInitAll, splits (one NOCOLOR) and a shrink; one all-reduce on each; prints the pid.
 //   capture N rounds of an all-reduce on a normal stream, then one and a send/recv group on a stream
 //           being captured into a CUDA graph.
@@ -33,6 +43,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -60,6 +71,7 @@ struct Options {
   bool termHandler = false;
   bool execChild = false;
   bool keepGoing = false;
+  bool noPoll = false;
   std::string self;
 };
 bool gKeepGoing = false;
@@ -264,6 +276,90 @@ int runFork(const Options& o) {
   return 0;
 }
 
+// Streams of their own: on the fake CUDA driver any handle will do.
+cudaStream_t streamFor(const Options& o, Buffers& b, uintptr_t fake) {
+  return o.cuda ? b.stream : reinterpret_cast<cudaStream_t>(fake);
+}
+
+void sleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+int runLapInCall(const Options& o) {
+  ncclComm_t world = initWorld(o);
+  ncclComm_t other;
+  check(ncclCommSplit(world, 0, gRank, &other, nullptr), "ncclCommSplit");
+  std::atomic<bool> aReturned{false};
+  std::thread a([&] {
+    Buffers b = makeBuffers(o, 4096);
+    check(ncclAllReduce(b.send, b.recv, 64, ncclFloat, ncclSum, world, streamFor(o, b, 0xa000)), "ncclAllReduce");
+    aReturned.store(true);
+  });
+  std::thread bThread([&] {
+    Buffers b = makeBuffers(o, 4096);
+    cudaStream_t s = streamFor(o, b, 0xb000);
+    sleepMs(200);  // A is inside NCCL by now
+    for (int i = 0; i < o.calls; ++i) {
+      check(ncclAllReduce(b.send, b.recv, 64, ncclFloat, ncclSum, other, s), "ncclAllReduce");
+      sleepMs(1);
+    }
+    std::printf("ready\n");
+    std::fflush(stdout);
+    while (!aReturned.load()) sleepMs(5);
+    for (int i = 0; i < 5; ++i) {
+      sleepMs(20);
+      check(ncclAllReduce(b.send, b.recv, 64, ncclFloat, ncclSum, other, s), "ncclAllReduce");
+    }
+  });
+  a.join();
+  bThread.join();
+  check(ncclCommDestroy(other), "ncclCommDestroy");
+  check(ncclCommDestroy(world), "ncclCommDestroy");
+  return 0;
+}
+
+int runBigGroup(const Options& o) {
+  ncclComm_t world = initWorld(o);
+  Buffers b = makeBuffers(o, 4096);
+  cudaStream_t s = streamFor(o, b, 0xc000);
+  bool nonBlocking = o.scenario == "nbgroup";
+  std::vector<ncclComm_t> comms;
+  for (int k = 0; nonBlocking && k < o.comms; ++k) {
+    ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+    config.blocking = 0;
+    ncclComm_t c;
+    check(ncclCommSplit(world, 0, gRank, &c, &config), "ncclCommSplit");
+    ncclResult_t state = ncclInProgress;
+    while (state == ncclInProgress) check(ncclCommGetAsyncError(c, &state), "ncclCommGetAsyncError");
+    comms.push_back(c);
+  }
+  if (!nonBlocking) comms.push_back(world);
+  check(ncclGroupStart(), "ncclGroupStart");
+  for (int i = 0; i < o.calls; ++i) {
+    check(ncclAllReduce(b.send, b.recv, 64, ncclFloat, ncclSum, comms[i % comms.size()], s), "ncclAllReduce");
+  }
+  check(ncclGroupEnd(), "ncclGroupEnd");
+  int after = 3;
+  if (nonBlocking) {
+    sleepMs(50);  // the watchdog has seen the group deferred
+    ncclResult_t state = ncclInProgress;
+    while (state == ncclInProgress) check(ncclCommGetAsyncError(comms.back(), &state), "ncclCommGetAsyncError");
+    after = 40;
+  }
+  for (int i = 0; i < after; ++i) {
+    if (!nonBlocking) sleepMs(10);
+    check(ncclAllReduce(b.send, b.recv, 64, ncclFloat, ncclSum, world, s), "ncclAllReduce");
+  }
+  if (nonBlocking) {
+    sleepMs(20);
+    check(ncclAllReduce(b.send, b.recv, 64, ncclFloat, ncclSum, world, s), "ncclAllReduce");
+  }
+  sync(o, b);
+  for (ncclComm_t c : comms) {
+    if (c != world) check(ncclCommDestroy(c), "ncclCommDestroy");
+  }
+  check(ncclCommDestroy(world), "ncclCommDestroy");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -288,6 +384,7 @@ int main(int argc, char** argv) {
     else if (a == "--term-handler") o.termHandler = true;
     else if (a == "--exec-child") o.execChild = true;
     else if (a == "--keep-going") o.keepGoing = true;
+    else if (a == "--no-poll") o.noPoll = true;
     else {
       std::fprintf(stderr, "recorder_test_job: unknown argument %s\n", a.c_str());
       return 2;
@@ -349,6 +446,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (o.scenario == "fork") return runFork(o);
+  if (o.scenario == "lapincall") return runLapInCall(o);
+  if (o.scenario == "biggroup" || o.scenario == "nbgroup") return runBigGroup(o);
   ncclComm_t world = nullptr;
   if (o.scenario == "nonblocking") {
     ncclUniqueId id;
@@ -362,8 +461,12 @@ int main(int argc, char** argv) {
     while (state == ncclInProgress) check(ncclCommGetAsyncError(world, &state), "ncclCommGetAsyncError");
     check(state, "non-blocking init");
     Buffers b = makeBuffers(o, 4096);
+    // Without polls in between, the calls would all come before the recorder's watchdog has set
+    // up the context's CUDA events (a non-blocking init does not wait for them).
+    if (o.noPoll) std::this_thread::sleep_for(std::chrono::milliseconds(200));
     for (int i = 0; i < o.calls; ++i) {
       check(ncclAllReduce(b.send, b.recv, 64, ncclFloat, ncclSum, world, b.stream), "ncclAllReduce");
+      if (o.noPoll) continue;
       state = ncclInProgress;
       while (state == ncclInProgress) check(ncclCommGetAsyncError(world, &state), "ncclCommGetAsyncError");
     }
