@@ -1,4 +1,6 @@
 // `ncclfr show DUMP`: one dump as tables (process, communicators, then entries), for reading by hand.
+#include <time.h>
+
 #include <cinttypes>
 #include <cstdio>
 #include <exception>
@@ -21,6 +23,25 @@ struct ShowArgs {
 std::string seqText(int64_t s) { return s < 0 ? "-" : std::to_string(s); }
 
 // Monotonic ns as seconds relative to the dump, so a person sees "-60.512" rather than 19 digits.
+// Wall-clock ns since the epoch as UTC ("2026-11-21T23:45:07.513Z"); "-" when not known.
+std::string utcText(int64_t wallNs) {
+  if (wallNs <= 0) return "-";
+  time_t secs = static_cast<time_t>(wallNs / 1000000000);
+  struct tm tm{};
+  if (gmtime_r(&secs, &tm) == nullptr) return "-";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>((wallNs / 1000000) % 1000));
+  return buf;
+}
+
+// The reduction operator means something only for the ops that reduce.
+std::string redOpText(schema::Entry::Reader e) {
+  auto op = e.getOp();
+  if (op != schema::Op::ALL_REDUCE && op != schema::Op::REDUCE && op != schema::Op::REDUCE_SCATTER) return "-";
+  return enumName(e.getRedOp());
+}
+
 std::string rel(int64_t mono, int64_t dumpMono) {
   if (mono == 0) return "-";
   char buf[32];
@@ -54,9 +75,9 @@ int runShow(const ShowArgs& a) {
                 p.getCudaDriverVersion(), p.getRecorderVersion().cStr(), enumName(p.getTiming()).c_str(),
                 p.getRingCapacity(), p.getSimulated() ? " (simulated)" : "");
     std::printf("          cmdline %s\n", p.getCmdline().cStr());
-    std::printf("dump      reason %s%s, incident %s, trigger rank %d, wall %" PRId64 " ns\n",
+    std::printf("dump      reason %s%s, incident %s, trigger rank %d, written %s (wall %" PRId64 " ns)\n",
                 enumName(i.getReason()).c_str(), i.getProcessDied() ? " (process died)" : "", i.getIncidentId().cStr(),
-                i.getTriggerRank(), i.getWallNs());
+                i.getTriggerRank(), utcText(i.getWallNs()).c_str(), i.getWallNs());
     std::printf("          detail %s\n", i.getDetail().cStr());
     std::printf("          entries: %" PRIu64 " recorded, %" PRIu64 " evicted, %" PRIu64 " torn, %u held\n",
                 i.getTotalEntries(), i.getEvictedEntries(), i.getTornEntries(), d.getEntries().size());
@@ -92,7 +113,7 @@ int runShow(const ShowArgs& a) {
       std::printf("%-7u %-4u %-13s %-10s %6s %6s %5u %5u %-9s %-5s %5d %10" PRIu64 " %12s %12s %12s %6d\n", k,
                   e.getComm(), enumName(e.getOp()).c_str(), enumName(e.getState()).c_str(), seqText(e.getSeq()).c_str(),
                   seqText(e.getP2pSeq()).c_str(), e.getOpSeq(), e.getGroupId(), enumName(e.getDtype()).c_str(),
-                  enumName(e.getRedOp()).c_str(), e.getRoot(), e.getCount(),
+                  redOpText(e).c_str(), e.getRoot(), e.getCount(),
                   rel(e.getEnqueueMonoNs(), dumpMono).c_str(), rel(e.getStartMonoNs(), dumpMono).c_str(),
                   rel(e.getEndMonoNs(), dumpMono).c_str(), e.getResult());
     }
