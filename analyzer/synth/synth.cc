@@ -343,6 +343,7 @@ uint64_t writeRank(const Plan& plan, int32_t r, int64_t steps, const std::vector
     }
     dumpMono = endMono + kStallTimeoutNs + 500'000'000;
   }
+  if (o.dumpDelayNs >= 0) dumpMono = endMono + o.dumpDelayNs;
 
   capnp::MallocMessageBuilder message(static_cast<unsigned>(std::min<uint64_t>(cap, total) * 13 + 4096));
   auto d = message.initRoot<schema::Dump>();
@@ -376,6 +377,11 @@ uint64_t writeRank(const Plan& plan, int32_t r, int64_t steps, const std::vector
     info.setWriterHost(host);
     info.setWriterPid(99);
     info.setProcessDied(faultStep != nullptr);
+  } else if (o.onDemand) {
+    info.setReason(schema::DumpReason::ON_DEMAND);
+    info.setIncidentId(incident);
+    info.setIncidentWallNs(clock.getWallNs());
+    info.setDetail("requested with `ncclfr trigger`");
   } else if (!faultStep) {
     info.setReason(schema::DumpReason::EXIT);
     info.setIncidentId(incident);

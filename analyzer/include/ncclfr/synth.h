@@ -45,6 +45,13 @@ struct Options {
   // step when healthy): they are recorded `untracked` (format 1.1) and its counters never see them
   // start or finish. Ignored with hostOnly timing (nothing is tracked there). -1 = none.
   int32_t untrackedRank = -1;
+  // The dumps are a snapshot a person asked for (`ncclfr trigger`): every rank's reason onDemand,
+  // no trigger rank, the incident detected when the dumps were written.
+  bool onDemand = false;
+  // Time from the start of the fault step (healthy: the end of the last step) to the dumps; -1 =
+  // the scenario's (1 s healthy, NCCLFR_TIMEOUT (60 s) + 0.5 s with a fault). A short delay with a
+  // fault scenario and onDemand is a snapshot of calls in flight.
+  int64_t dumpDelayNs = -1;
   std::function<void(size_t, size_t)> progress;
 };
 
