@@ -351,6 +351,26 @@ TEST_CASE("timing modes: what cannot be measured is said - not guessed") {
     auto out = run(o);
     CHECK(out.v.suspects.empty());
     CHECK(out.v.status == Status::kOk);
+    CHECK(out.v.summary.find("completed") == std::string::npos);
+    CHECK(out.v.summary.find("issued and matched") != std::string::npos);
+    CHECK(out.v.summary.find("NCCLFR_TIMING=host") != std::string::npos);
+  }
+  SECTION("hostOnly dumps written because of a stall are a hang whose cause cannot be told") {
+    auto o = opts("device_stall", 32);
+    o.timing = schema::TimingMode::HOST_ONLY;
+    auto out = run(o);
+    INFO(renderText(out.v, true));
+    CHECK(out.v.status == Status::kHang);
+    CHECK(out.v.suspects.empty());
+    CHECK(out.v.summary.find("completed and matched") == std::string::npos);
+    CHECK(out.v.summary.find("cannot be told") != std::string::npos);
+  }
+  SECTION("hostOnly: a communicator's error comes before the host stall it explains") {
+    auto o = opts("error", 16);
+    o.timing = schema::TimingMode::HOST_ONLY;
+    auto out = run(o);
+    expectSuspect(out, out.made.faultRank, Reason::kError);
+    for (const auto& s : out.v.suspects) CHECK(s.reason != Reason::kHostStall);
   }
 }
 
@@ -793,4 +813,89 @@ TEST_CASE("send/recv pairs stuck in the transport are reported as pairs - never 
   auto j = verdictToJson(out.v);
   REQUIRE(j["p2p_stuck"].is_array());
   CHECK(j["p2p_stuck"][0]["p2p_seq"] == 3);
+}
+
+TEST_CASE("a snapshot of a running job is not a hang - calls in flight are said as such") {
+  SECTION("calls in flight for milliseconds at an onDemand snapshot: ok, no suspects") {
+    auto o = opts("device_stall", 16);
+    o.onDemand = true;
+    o.dumpDelayNs = 150'000'000;
+    auto out = run(o);
+    INFO(renderText(out.v, true));
+    CHECK(out.v.status == Status::kOk);
+    CHECK(out.v.suspects.empty());
+    CHECK(out.v.summary.find("calls in flight at the snapshot") != std::string::npos);
+    CHECK(out.v.summary.find("not a hang") != std::string::npos);
+    for (const auto& c : out.v.comms) CHECK(!c.stalled);
+  }
+  SECTION("a person's snapshot of a job hung for a minute is still a hang") {
+    auto o = opts("device_stall", 16);
+    o.onDemand = true;
+    auto out = run(o);
+    CHECK(out.v.status == Status::kHang);
+    expectSuspect(out, out.made.faultRank, Reason::kDeviceStall);
+  }
+  SECTION("a stall dump is trusted even when the calls waited briefly") {
+    auto o = opts("device_stall", 16);
+    o.dumpDelayNs = 150'000'000;
+    auto out = run(o);
+    CHECK(out.v.status == Status::kHang);
+    expectSuspect(out, out.made.faultRank, Reason::kDeviceStall);
+  }
+}
+
+TEST_CASE("an onDemand snapshot is never merged with a later incident - a newer salvaged ring never mixed in") {
+  // A healthy 4-rank job snapshotted with `ncclfr trigger`; 14 s later rank 2 is killed, the others
+  // dump on their stall and rank 2's ring is salvaged.
+  TempDir tmp;
+  synth::Result made;
+  std::string error;
+  auto snap = opts("healthy", 4);
+  snap.tp = 4;
+  snap.pp = 1;
+  snap.steps = 300;
+  snap.onDemand = true;
+  snap.incidentId = "20261121T100000.000Z-p20000";
+  REQUIRE(synth::writeJob(snap, (tmp.path / "snap").string(), &made, &error));
+  auto crash = opts("died", 4);
+  crash.tp = 4;
+  crash.pp = 1;
+  crash.steps = 300 + 140;  // 14 s of 100 ms steps later
+  crash.faultRank = 2;
+  crash.incidentId = "20261121T100014.000Z-r3";
+  REQUIRE(synth::writeJob(crash, (tmp.path / "crash").string(), &made, &error));
+
+  auto out = analyzeDir(tmp.path);
+  INFO(renderText(out.v, true));
+  CHECK(out.job.incidentId == "20261121T100014.000Z-r3");
+  CHECK(out.job.processes.size() == 4);
+  expectSuspect(out, 2, Reason::kDied);
+  CHECK(out.v.status == Status::kHang);
+  CHECK(!anyNoteContains(out.v, "one cascade"));
+
+  // The snapshot itself: every rank by its own dump (rank 2's salvaged ring is 14 s newer).
+  auto then = analyzeDir(tmp.path, {"", "20261121T100000.000Z-p20000"});
+  INFO(renderText(then.v, true));
+  CHECK(then.v.status == Status::kOk);
+  CHECK(then.v.suspects.empty());
+  CHECK(then.v.diedRanks.empty());
+  REQUIRE(then.job.processes.size() == 4);
+  for (const auto& p : then.job.processes) CHECK(p.reason == schema::DumpReason::ON_DEMAND);
+  CHECK(anyNoteContains(then.v, "a later time"));
+}
+
+TEST_CASE("blocking counts the rank-communicator pairs that wait - never the suspect itself") {
+  auto out = run(opts("device_stall", 3));
+  INFO(renderText(out.v, true));
+  REQUIRE(!out.v.suspects.empty());
+  const auto& s = out.v.suspects[0];
+  // One communicator of 3 ranks: its 2 peers wait on it.
+  CHECK(s.blocking == 2);
+}
+
+TEST_CASE("a mismatch at the frontier gets no transport note") {
+  auto out = run(opts("mismatch", 64));
+  INFO(renderText(out.v, true));
+  expectSuspect(out, out.made.faultRank, Reason::kMismatch);
+  CHECK(!anyNoteContains(out.v, "stuck in the transport"));
 }

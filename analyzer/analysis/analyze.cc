@@ -62,6 +62,10 @@ constexpr int32_t kMaxCommSize = 1 << 22;
 // Ranks without a dump that one stalled communicator names as blockers; the rest are counted.
 constexpr size_t kMaxMissingBlockers = 16;
 constexpr size_t kMaxListedMissing = 1 << 16;
+// At a snapshot (no dump written because of a stall, an error or an abort), calls whose peers have
+// waited less than this are in flight, not stalled. The dumps do not carry NCCLFR_TIMEOUT; its
+// smallest sensible value is seconds, and a healthy call waits milliseconds.
+constexpr int64_t kInFlightNs = 1'000'000'000;
 
 std::string fmtSeconds(int64_t ns) {
   char buf[32];
@@ -85,6 +89,12 @@ std::string fmtWall(int64_t wallNs) {
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>((wallNs / 1'000'000) % 1000));
   return buf;
+}
+
+// Where a dead process's ring came from: `ncclfr salvage` writes "salvaged from PATH: ..." itself.
+std::string salvageText(const ProcessDump& d) {
+  if (d.detail.rfind("salvaged", 0) == 0) return "its ring was " + d.detail;
+  return "its ring was salvaged from shared memory" + (d.detail.empty() ? std::string() : ": " + d.detail);
 }
 
 bool hasError(const CommView& c) {
@@ -269,6 +279,7 @@ class Analyzer {
   void computeFrontiers();
   void checkMismatches();
   void matchP2P();
+  void checkSnapshot();
   void followChains();
   void collectOtherSuspects();
   void finish();
@@ -284,6 +295,9 @@ class Analyzer {
   int32_t p2pBalance(const Group& g, const Member& m) const;
   ChainLink link(const Node& n, const std::string& why) const;
   std::string nodeText(const Node& n) const;
+  // The call of n's rank that n stands for ("allReduce #41", "send #7 to rank 3"), without the
+  // communicator.
+  std::string callText(const Node& n) const;
   // The call a waiting peer (or, in the same program, a peer of a sibling communicator) made for
   // root r's node, in process w's kept entries.
   const EntryView* witnessEntry(size_t w, const Root& r) const;
@@ -306,6 +320,8 @@ class Analyzer {
   std::set<StuckPair> stuckPairs_;            // chains that end in a send/recv both sides started
   std::map<size_t, std::string> unknownEnds_;  // process -> why: chains that end where progress is unknown
   std::vector<Suspect> extra_;                // mismatch, died, error and p2p suspects outside chains
+  std::set<size_t> inFlight_;                 // groups whose frontier was only in flight at a snapshot
+  int64_t inFlightLongestNs_ = 0;             // ... the longest any rank had waited there
   std::vector<schema::TimingMode> timing_;
   uint64_t memberBudget_ = uint64_t{1} << 24;  // comm-rank slots over all communicators
   bool budgetNoted_ = false;
@@ -1245,7 +1261,7 @@ void Analyzer::checkMismatches() {
         if (o != k) s.with.push_back(ref(g.members[o].proc));
       }
       if (minority.size() > 8) s.with.resize(8);
-      s.blocking = static_cast<int64_t>(g.present);
+      s.blocking = static_cast<int64_t>(g.present) - 1;  // its peers on this communicator
       extra_.push_back(std::move(s));
     }
   }
@@ -1467,7 +1483,7 @@ std::vector<Node> Analyzer::next(const Node& n, std::string* why, WaitEnd* end) 
     if (!e) return {};
     std::string w;
     auto out = heldBy(m.proc, *e, &w, end);
-    *why = "never issued it: its host is held by " + w;
+    *why = "never issued " + callText(n) + ": its host is held by " + w;
     return out;
   }
   if (n.state == RankState::kQueued) {
@@ -1482,19 +1498,34 @@ std::vector<Node> Analyzer::next(const Node& n, std::string* why, WaitEnd* end) 
     if (!e || (mine && e->index == mine->index)) return {};
     std::string w;
     auto out = heldBy(m.proc, *e, &w, end);
-    *why = "issued it, but its stream is held by " + w;
+    *why = "issued " + callText(n) + ", but its stream is held by " + w;
     return out;
   }
   return {};
 }
 
-std::string Analyzer::nodeText(const Node& n) const {
+std::string Analyzer::callText(const Node& n) const {
   const Group& g = groups_[n.group];
-  std::string call = n.p2p ? std::string("p2p #") + std::to_string(n.seq) : g.frontierOp.empty()
-                                                                              ? "call #" + std::to_string(n.seq)
-                                                                              : g.frontierOp + " #" + std::to_string(n.seq);
-  return call + " on " + commName(g);
+  if (!n.p2p) return (g.frontierOp.empty() ? std::string("call") : g.frontierOp) + " #" + std::to_string(n.seq);
+  // This rank's side of a send/recv: the counterpart of what the waiting peer issued.
+  if (n.peer >= 0 && n.peer < g.size) {
+    int32_t wi = g.memberOf[static_cast<size_t>(n.peer)];
+    if (wi >= 0) {
+      const Member& w = g.members[static_cast<size_t>(wi)];
+      const Member& m = g.members[n.member];
+      if (w.proc != kNone) {
+        const auto& wd = proc(w.proc);
+        std::string peer = refMember(g, w).label;
+        if (wd.findP2P(w.comm, m.commRank, true, n.seq)) return "recv #" + std::to_string(n.seq) + " from " + peer;
+        if (wd.findP2P(w.comm, m.commRank, false, n.seq)) return "send #" + std::to_string(n.seq) + " to " + peer;
+      }
+      return "send/recv #" + std::to_string(n.seq) + " with " + refMember(g, w).label;
+    }
+  }
+  return "send/recv #" + std::to_string(n.seq);
 }
+
+std::string Analyzer::nodeText(const Node& n) const { return callText(n) + " on " + commName(groups_[n.group]); }
 
 ChainLink Analyzer::link(const Node& n, const std::string& why) const {
   const Group& g = groups_[n.group];
@@ -1577,9 +1608,8 @@ void Analyzer::classifyRoot(const Node& n, Root* r) const {
   }
   if (d.processDied) {
     r->reason = Reason::kDied;
-    r->evidence = "the process died (its ring was salvaged from shared memory" +
-                  (d.detail.empty() ? std::string() : ": " + d.detail) + "); it was at " + rankStateName(n.state) +
-                  " in " + call + "; " + peersText + (last.empty() ? "" : "; " + last);
+    r->evidence = "the process died (" + salvageText(d) + "); its state in " + call + ": " + rankStateName(n.state) +
+                  "; " + peersText + (last.empty() ? "" : "; " + last);
     return;
   }
   const EntryView* mine = n.p2p ? nullptr : d.findCollective(m.comm, n.seq);
@@ -1615,6 +1645,23 @@ void Analyzer::classifyRoot(const Node& n, Root* r) const {
                   (mine && mine->enqueueMonoNs > 0 ? " at " + fmtWall(d.wallNs(mine->enqueueMonoNs)) : "") +
                   " but its GPU stream never started it, and no call of its own holds that stream; " + peersText;
     return;
+  }
+  if (!completionKnown(m.proc)) {
+    // Unmeasured GPU progress cannot say whether a call of its own holds its host, but a
+    // communicator of its that reported an error can: the error comes first.
+    for (const auto& ec : d.comms) {
+      if (!hasError(ec)) continue;
+      r->reason = Reason::kError;
+      r->errorCode = ec.lastAsyncError;
+      r->errorWallNs = d.wallNs(ec.lastAsyncErrorMonoNs);
+      std::string where = "comm " + hexId(ec.id) + (ec.name.empty() ? std::string() : " (" + ec.name + ")");
+      r->evidence = "its " + where + " reported " + std::string(ncclResultName(ec.lastAsyncError)) + " (" +
+                    std::to_string(ec.lastAsyncError) + ")" +
+                    (ec.lastAsyncErrorMonoNs > 0 ? " at " + fmtWall(r->errorWallNs) : "") + ", state " +
+                    enumName(ec.state) + "; it never issued " + call +
+                    " (hostOnly timing: whether that error holds its host is not measured); " + peersText;
+      return;
+    }
   }
   r->reason = Reason::kHostStall;
   std::string held = completionKnown(m.proc) ? "it has no unfinished call on any communicator"
@@ -1799,6 +1846,60 @@ void Analyzer::dfs(const Node& n, std::vector<Node>& path, std::set<Node>& onPat
   path.pop_back();
 }
 
+// A snapshot of a running job (`ncclfr trigger`, a dump signal, a dump at exit) catches calls in
+// flight: a collective some ranks have issued and others not yet, a stream still busy. That is no
+// stall. When no dump of the incident was written because of a stall, an error or an abort, no
+// process died and no communicator reported an error, and at every stalled communicator the
+// longest-waiting rank has waited less than kInFlightNs (every wait known), the stalls are read as
+// calls in flight: no suspects come from them and the status can be ok.
+void Analyzer::checkSnapshot() {
+  for (const auto& d : job_.processes) {
+    switch (d.reason) {
+      case schema::DumpReason::STALL:
+      case schema::DumpReason::NCCL_ERROR:
+      case schema::DumpReason::ABORT:
+      case schema::DumpReason::SALVAGED:
+        return;
+      default:
+        break;
+    }
+    if (d.processDied) return;
+    for (const auto& c : d.comms) {
+      if (hasError(c)) return;
+    }
+  }
+  int64_t longest = -1;
+  std::vector<size_t> stalled;
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    const Group& g = groups_[gi];
+    if (!g.stalled) continue;
+    stalled.push_back(gi);
+    for (const auto& m : g.members) {
+      if (m.proc == kNone) return;  // a rank without a dump: its part is not known
+      if (m.state == RankState::kNotEnqueued || m.state == RankState::kCompleted) continue;
+      const auto& d = proc(m.proc);
+      const EntryView* e = d.findCollective(m.comm, g.frontier);
+      if (!e || e->enqueueMonoNs <= 0 || d.dumpMonoNs <= 0) return;  // how long it waited is not known
+      int64_t waited = satSub(d.dumpMonoNs, e->enqueueMonoNs);
+      if (waited >= kInFlightNs) return;
+      longest = std::max(longest, waited);
+    }
+  }
+  if (stalled.empty() || longest < 0) return;
+  inFlightLongestNs_ = longest;
+  for (size_t gi : stalled) {
+    Group& g = groups_[gi];
+    g.stalled = false;
+    g.blockers.clear();
+    inFlight_.insert(gi);
+  }
+  char ms[32];
+  std::snprintf(ms, sizeof ms, "%.1f", static_cast<double>(longest) / 1e6);
+  v_.notes.push_back("calls in flight at the snapshot on " + std::to_string(stalled.size()) +
+                     (stalled.size() == 1 ? " communicator" : " communicators") + " (the longest waiting " + ms +
+                     " ms) — not a hang: no dump was written because of a stall, an error or an abort");
+}
+
 void Analyzer::followChains() {
   // Heads first: stalled communicators whose blockers nobody else's chain reaches, so the chain a
   // root keeps is the longest one.
@@ -1827,6 +1928,8 @@ void Analyzer::followChains() {
   for (size_t gi : transportGroups_) {
     const Group& g = groups_[gi];
     if (!g.stalled || g.frontier < 0) continue;  // only a collective every rank issued is the transport's
+    // Calls that differ in content at or before the frontier explain why it never completes.
+    if (g.mismatchSeq >= 0 && g.mismatchSeq <= g.frontier) continue;
     const std::string call = nodeText({gi, 0, RankState::kStarted, false, g.frontier, -1, -1});
     // Ranks whose start of it was not measured: it may wait on their GPU as well.
     std::string unsure;
@@ -1864,7 +1967,7 @@ void Analyzer::followChains() {
       s.errorWallNs = proc(m.proc).wallNs(c.lastAsyncErrorMonoNs);
       s.evidence = state + " (" + where + "); this rank's communicator reported " + ncclResultName(code) + " (" +
                    std::to_string(code) + "), state " + enumName(c.state);
-      s.blocking = static_cast<int64_t>(g.present);
+      s.blocking = static_cast<int64_t>(g.present) - 1;  // its peers, all in the call
       extra_.push_back(std::move(s));
     }
     if (nUnsure > 0) transportUnsure_.insert(gi);
@@ -1905,7 +2008,7 @@ void Analyzer::followChains() {
                    "rank's communicator reported " + ncclResultName(c.lastAsyncError) + " (" +
                    std::to_string(c.lastAsyncError) + "), state " + enumName(c.state);
       s.with.push_back(ref((m == &src ? dst : src).proc));
-      s.blocking = 2;
+      s.blocking = 1;  // the other side
       extra_.push_back(std::move(s));
     }
   }
@@ -1941,7 +2044,7 @@ void Analyzer::collectOtherSuspects() {
     Suspect s;
     s.who = ref(p);
     s.reason = Reason::kDied;
-    s.evidence = "the process died (its ring was salvaged from shared memory)";
+    s.evidence = "the process died (" + salvageText(d) + ")";
     if (const EntryView* e = d.newest()) {
       s.comm = d.comms[e->comm].id;
       s.commRank = d.comms[e->comm].rank;
@@ -2040,6 +2143,11 @@ void Analyzer::finish() {
       // A rank that never issued several calls its peers wait in: name the first it failed to
       // issue (the others come after it in its program).
       if (issuedBefore(r, kept)) keep[k] = ri;
+    } else if (r.reason == Reason::kError &&
+               groups_[r.node.group].members[r.node.member].error !=
+                   groups_[kept.node.group].members[kept.node.member].error) {
+      // Name the error where it was reported (a hostOnly rank's host stall elsewhere is read as it).
+      if (groups_[r.node.group].members[r.node.member].error) keep[k] = ri;
     } else if (r.waitingGroups.size() > kept.waitingGroups.size() ||
                (r.waitingGroups.size() == kept.waitingGroups.size() && r.chain.size() > kept.chain.size())) {
       keep[k] = ri;
@@ -2058,8 +2166,16 @@ void Analyzer::finish() {
     s.op = r.node.p2p || r.p2pOp ? "send/recv" : g.frontierOp;
     s.reason = r.reason;
     s.evidence = r.evidence;
+    // Rank-communicator pairs that wait on it: in each stalled communicator that leads here, the
+    // members that issued the call and have not completed it, this rank not counted.
     int64_t blocking = 0;
-    for (size_t gi : waiting[k]) blocking += static_cast<int64_t>(groups_[gi].members.size());
+    for (size_t gi : waiting[k]) {
+      for (const auto& o : groups_[gi].members) {
+        if (o.proc == kNone || o.proc == m.proc) continue;
+        if (o.state == RankState::kNotEnqueued || o.state == RankState::kCompleted) continue;
+        ++blocking;
+      }
+    }
     s.blocking = blocking;
     for (size_t p : r.withProcs) s.with.push_back(ref(p));
     s.errorCode = r.errorCode;
@@ -2141,6 +2257,9 @@ void Analyzer::finish() {
       std::string parts;
       for (auto [st, n] : counts) parts += (parts.empty() ? "" : ", ") + std::to_string(n) + " " + rankStateName(st);
       c.summary = "stalled at " + nodeText({gi, 0, RankState::kStarted, false, g.frontier, -1, -1}) + ": " + parts;
+    } else if (inFlight_.count(gi)) {
+      c.summary = nodeText({gi, 0, RankState::kStarted, false, g.frontier, -1, -1}) +
+                  " was in flight at the snapshot (not completed on every rank yet)";
     } else if (g.frontierUnknown) {
       c.summary = "every rank issued up to seq " + std::to_string(commOf(g.members[0].proc != kNone ? g.members[0] : g.members.back()).lastEnqueuedSeq) +
                   "; completion not measured (hostOnly timing), so a stall after that cannot be located";
@@ -2163,6 +2282,16 @@ void Analyzer::finish() {
 
   bool stalled = false;
   for (const auto& g : groups_) stalled = stalled || g.stalled;
+  // With hostOnly timing nothing stalls in the analysis's eyes once every rank issued the same
+  // calls; the recorders' own reason for dumping still says whether something went wrong.
+  bool hostOnly = false;
+  for (size_t p = 0; p < job_.processes.size(); ++p) hostOnly = hostOnly || !completionKnown(p);
+  const ProcessDump* alarm = nullptr;
+  for (const auto& d : job_.processes) {
+    bool bad = d.reason == schema::DumpReason::STALL || d.reason == schema::DumpReason::NCCL_ERROR ||
+               d.reason == schema::DumpReason::ABORT || d.processDied;
+    if (bad && (!alarm || d.globalRank == d.triggerRank)) alarm = &d;
+  }
   if (!job_.unreadable.empty()) {
     v_.status = Status::kIncomplete;
   } else if (!v_.suspects.empty() && (v_.suspects[0].reason == Reason::kMismatch ||
@@ -2172,6 +2301,8 @@ void Analyzer::finish() {
     v_.status = Status::kHang;
   } else if (!v_.missingRanks.empty()) {
     v_.status = Status::kIncomplete;
+  } else if (hostOnly && alarm) {
+    v_.status = Status::kHang;  // the recorders saw a stall or an error; where is not measured
   } else {
     v_.status = Status::kOk;
   }
@@ -2218,6 +2349,21 @@ void Analyzer::finish() {
     } else {
       sum = "stalled, and no rank is behind";
     }
+  } else if (!inFlight_.empty()) {
+    char ms[32];
+    std::snprintf(ms, sizeof ms, "%.1f", static_cast<double>(inFlightLongestNs_) / 1e6);
+    sum = std::string("calls in flight at the snapshot (the longest waiting ") + ms + " ms) — not a hang";
+  } else if (hostOnly && alarm) {
+    const char* why = alarm->processDied                                  ? "a process died"
+                      : alarm->reason == schema::DumpReason::STALL      ? "a stall"
+                      : alarm->reason == schema::DumpReason::NCCL_ERROR ? "an NCCL error"
+                                                                        : "an abort";
+    sum = std::string("the dumps were written because of ") + why + " (" + alarm->label() +
+          (alarm->detail.empty() ? std::string() : ": " + alarm->detail) +
+          "), but every rank issued the same calls and GPU completion was not measured (NCCLFR_TIMING=host): "
+          "the cause cannot be told from host-only recording";
+  } else if (hostOnly) {
+    sum = "every call was issued and matched (GPU completion not measured: NCCLFR_TIMING=host)";
   } else {
     sum = "every call completed and matched";
   }
@@ -2249,10 +2395,10 @@ Verdict Analyzer::run() {
   }
   if (noCompletion > 0) {
     v_.notes.push_back(std::to_string(noCompletion) +
-                       " process(es) recorded with NCCLFR_TIMING=hostOnly: GPU completion is not known for them");
+                       " process(es) recorded with NCCLFR_TIMING=host (hostOnly): GPU completion is not known for them");
   } else if (noStart > 0) {
     v_.notes.push_back(std::to_string(noStart) +
-                       " process(es) recorded with NCCLFR_TIMING=endOnly: whether a call started on the GPU is not "
+                       " process(es) recorded with NCCLFR_TIMING=end (endOnly): whether a call started on the GPU is not "
                        "known for them (queued and stuck in the transport look the same)");
   }
   buildGroups();
@@ -2262,6 +2408,7 @@ Verdict Analyzer::run() {
   computeFrontiers();
   checkMismatches();
   matchP2P();
+  checkSnapshot();
   followChains();
   collectOtherSuspects();
   finish();

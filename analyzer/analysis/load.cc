@@ -397,6 +397,23 @@ std::tuple<uint64_t, int64_t, int64_t> completeness(const ProcessDump& d) {
   return {d.totalEntries, progress, d.dumpWallNs};
 }
 
+// A salvaged ring replaces the process's own dump of the analyzed incident only when it holds no
+// call issued more than this after that dump was written (the same process: one monotonic clock).
+constexpr int64_t kSalvageLaterNs = 1'000'000'000;
+
+// The newest enqueue time among the calls kept of a dump (monotonic ns), 0 if none.
+int64_t newestEnqueueMono(const ProcessDump& d) {
+  int64_t newest = 0;
+  for (const auto& e : d.entries) newest = std::max(newest, e.enqueueMonoNs);
+  return newest;
+}
+
+std::string fmtSecondsAfter(int64_t ns) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.1f s", static_cast<double>(ns) / 1e9);
+  return b;
+}
+
 // The time an incident id starts with ("20261121T203400.123Z-r17", UTC), in ns; 0 if it has none.
 int64_t incidentIdTime(const std::string& id) {
   int Y, M, D, h, m, sec, ms;
@@ -464,6 +481,7 @@ bool selectJob(LoadedDumps&& loaded, const SelectOptions& options, Job* job, std
   struct Incident {
     size_t dumps = 0;
     int64_t when = 0;  // detection wall time, 0 unknown
+    bool onDemand = false;  // a person asked for it (`ncclfr trigger`): a deliberate snapshot
   };
   std::map<std::string, Incident> incidents;
   for (const auto& d : loaded.dumps) {
@@ -473,18 +491,25 @@ bool selectJob(LoadedDumps&& loaded, const SelectOptions& options, Job* job, std
     int64_t w = incidentIdTime(d.incidentId);
     if (w == 0) w = d.incidentWallNs > 0 ? d.incidentWallNs : d.dumpWallNs;
     if (w > 0 && (x.when == 0 || w < x.when)) x.when = w;
+    if (d.reason == schema::DumpReason::ON_DEMAND) x.onDemand = true;
   }
   // A cascade (one rank's error makes its peers fail and detect incidents of their own, or a job
   // killed after a hang makes ranks dump again on SIGTERM) gives several incident ids within
   // seconds: one burst, analyzed as one, each process by its dump from the burst's earliest
-  // incident. Incidents further apart are separate hangs and never mixed.
+  // incident. Incidents further apart are separate hangs and never mixed. An incident a person
+  // asked for (onDemand: `ncclfr trigger`) is a deliberate snapshot of that moment, no cascade: it
+  // is a burst of its own, and an incident after it starts a new one (a healthy snapshot followed
+  // by a crash must not stand for the crash).
   constexpr int64_t kBurstNs = 30'000'000'000;
   std::vector<std::vector<std::string>> bursts;
   int64_t burstStart = 0;
+  bool burstOnDemand = false;
   for (const auto& [id, x] : incidents) {
-    if (bursts.empty() || x.when == 0 || burstStart == 0 || x.when - burstStart > kBurstNs) {
+    if (bursts.empty() || x.when == 0 || burstStart == 0 || x.when - burstStart > kBurstNs || x.onDemand ||
+        burstOnDemand) {
       bursts.push_back({id});
       burstStart = x.when;
+      burstOnDemand = x.onDemand;
     } else {
       bursts.back().push_back(id);
     }
@@ -564,6 +589,30 @@ bool selectJob(LoadedDumps&& loaded, const SelectOptions& options, Job* job, std
     ProcessDump& kept = job->processes[it->second];
     bool died = kept.processDied || d.processDied;
     bool keptSalvage = isSalvage(kept);
+    // A salvaged ring that went on well past the process's own dump of this incident shows a later
+    // time (the process ran on, then died): the dump stands for the incident, and the death, which
+    // came after it, is not carried into it.
+    if (salvage != keptSalvage) {
+      const ProcessDump& own = salvage ? kept : d;
+      const ProcessDump& ring = salvage ? d : kept;
+      int64_t newest = newestEnqueueMono(ring);
+      if (own.dumpMonoNs > 0 && newest > 0 && newest - own.dumpMonoNs > kSalvageLaterNs) {
+        job->notes.push_back(own.label() + ": its salvaged ring " + ring.paths[0] + " holds calls issued " +
+                             fmtSecondsAfter(newest - own.dumpMonoNs) + " after its dump of incident " +
+                             (own.incidentId.empty() ? "(none)" : own.incidentId) +
+                             ": a later time, not used for this incident" +
+                             (ring.processDied ? " (the process died after it)" : ""));
+        if (salvage) {
+          kept.paths.push_back(d.paths[0]);
+        } else {
+          std::vector<std::string> paths = d.paths;
+          paths.insert(paths.end(), kept.paths.begin(), kept.paths.end());
+          kept = std::move(d);
+          kept.paths = std::move(paths);
+        }
+        continue;
+      }
+    }
     // Which copy to keep: between two incidents of a burst, the earlier one's; otherwise (the
     // same incident twice, or a salvaged ring beside a dump) the more complete.
     bool replace;
@@ -580,6 +629,20 @@ bool selectJob(LoadedDumps&& loaded, const SelectOptions& options, Job* job, std
     kept.processDied = died;
     job->notes.push_back(kept.label() + " (" + kept.host + ":" + std::to_string(kept.pid) + ") has " +
                          std::to_string(kept.paths.size()) + " dumps; kept " + kept.paths[0]);
+  }
+  // A salvaged ring that stands alone for its process but holds calls issued well after the
+  // incident was detected ran on past it: it says nothing about the incident's moment.
+  int64_t incidentWhen = incidents.count(job->incidentId) ? incidents[job->incidentId].when : 0;
+  if (incidentWhen > 0) {
+    std::erase_if(job->processes, [&](const ProcessDump& p) {
+      if (!isSalvage(p) || p.paths.size() != 1) return false;
+      int64_t newest = p.wallNs(newestEnqueueMono(p));
+      if (newest <= 0 || newest - incidentWhen <= kBurstNs) return false;
+      job->notes.push_back(p.label() + ": its salvaged ring " + p.paths[0] + " holds calls issued " +
+                           fmtSecondsAfter(newest - incidentWhen) + " after incident " + job->incidentId +
+                           " was detected: a later time, set aside (the rank counts as without a dump)");
+      return true;
+    });
   }
   if (setAside > 0) {
     job->notes.push_back(std::to_string(setAside) + " dump(s) of other incidents set aside");
