@@ -1584,7 +1584,13 @@ void Analyzer::classifyRoot(const Node& n, Root* r) const {
     if (waitSince > 0) peersText += " since " + fmtWall(waitSince) + " (" + fmtSeconds(waitFor) + " before their dump)";
   } else if (n.p2p) {
     const Member& w = g.members[static_cast<size_t>(g.memberOf[static_cast<size_t>(n.peer)])];
-    peersText = refMember(g, w).label + " waits in its p2p #" + std::to_string(n.seq) + " with it on " + commName(g);
+    std::string theirs = "send/recv #" + std::to_string(n.seq) + " with it";
+    if (w.proc != kNone) {
+      const auto& wd = proc(w.proc);
+      if (wd.findP2P(w.comm, m.commRank, true, n.seq)) theirs = "send #" + std::to_string(n.seq) + " to it";
+      else if (wd.findP2P(w.comm, m.commRank, false, n.seq)) theirs = "recv #" + std::to_string(n.seq) + " from it";
+    }
+    peersText = refMember(g, w).label + " waits in its " + theirs + " on " + commName(g);
     if (waitSince > 0) peersText += " since " + fmtWall(waitSince) + " (" + fmtSeconds(waitFor) + " before its dump)";
   }
 
@@ -1631,8 +1637,8 @@ void Analyzer::classifyRoot(const Node& n, Root* r) const {
     const Member& w = g.members[static_cast<size_t>(g.memberOf[static_cast<size_t>(n.peer)])];
     if (c.lastEnqueuedSeq > n.afterSeq) {
       r->reason = Reason::kUnmatchedP2P;
-      r->evidence = "never issued the counterpart of " + refMember(g, w).label + "'s p2p #" + std::to_string(n.seq) +
-                    " on " + commName(g) + " although it went on to collective #" +
+      r->evidence = "never issued " + callText(n) + " on " + commName(g) + ", which " + refMember(g, w).label +
+                    " waits for, although it went on to collective #" +
                     std::to_string(c.lastEnqueuedSeq) + " (the call waits after #" + std::to_string(n.afterSeq) +
                     ")" + (last.empty() ? "" : "; " + last);
       if (w.proc != kNone) r->withProcs.push_back(w.proc);
