@@ -86,6 +86,7 @@ void fillDump(schema::Dump::Builder d) {
   i.setEvictedEntries(5904);
   i.setTornEntries(1);
   i.setLastEvictedIndex(5903);
+  i.setTimeoutNs(3'000'000'000);
 
   auto comms = d.initComms(2);
   comms[0].setId(0x1234567890abcdefULL);
@@ -193,6 +194,7 @@ void checkDump(schema::Dump::Reader d) {
   CHECK(i.getEvictedEntries() == 5904);
   CHECK(i.getTornEntries() == 1);
   CHECK(i.getLastEvictedIndex() == 5903);
+  CHECK(i.getTimeoutNs() == 3'000'000'000);
 
   REQUIRE(d.getComms().size() == 2);
   auto c0 = d.getComms()[0];
@@ -287,6 +289,19 @@ TEST_CASE("a dump round-trips every field through a file") {
   CHECK(file->major() == kDumpMajor);
   CHECK(file->minor() == kDumpMinor);
   checkDump(file->dump());
+}
+
+TEST_CASE("a dump whose writer did not set the stall timeout reads it as 0, not known") {
+  capnp::MallocMessageBuilder message;
+  auto info = message.initRoot<schema::Dump>().initInfo();
+  info.setReason(schema::DumpReason::SALVAGED);
+  TempDir dir;
+  auto path = (dir.path / "no-timeout.ncclfr").string();
+  std::string error;
+  REQUIRE(writeDumpFile(path, message, &error));
+  auto file = DumpFile::open(path, &error);
+  REQUIRE(file != nullptr);
+  CHECK(file->dump().getInfo().getTimeoutNs() == 0);
 }
 
 TEST_CASE("the file starts with the documented header and an unpacked message") {

@@ -334,6 +334,7 @@ bool ringToDump(const RingRegion& ring, const DumpRequest& request, capnp::Messa
     info.setEvictedEntries(st.evictedEntries);
     info.setTornEntries(st.tornEntries);
     info.setLastEvictedIndex(head > capacity ? static_cast<int64_t>(head - capacity) - 1 : -1);
+    info.setTimeoutNs(request.timeoutNs);
     if (stats != nullptr) *stats = st;
     return true;
   } catch (...) {

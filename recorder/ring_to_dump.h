@@ -19,6 +19,9 @@ struct DumpRequest {
   std::string incidentId;
   int64_t incidentWallNs = 0;
   int32_t triggerRank = -1;
+  // The recorder's NCCLFR_TIMEOUT, for DumpInfo.timeoutNs. Live dumps set it; salvage leaves 0 (not
+  // known), because the shared-memory header does not hold it.
+  int64_t timeoutNs = 0;
   // Salvage: whether the recorded process was gone, and who writes the file.
   bool salvage = false;
   bool processDied = false;

@@ -1333,6 +1333,7 @@ bool WatchdogLoop::writeDump(DumpCause cause, const std::string& detail) {
   q.incidentId = incident_.id;
   q.incidentWallNs = incident_.wallNs;
   q.triggerRank = incident_.triggerRank;
+  q.timeoutNs = r_->config.timeoutNs;
   if (r_->config.stacks) q.symbolize = symbolizeAddress;
   capnp::MallocMessageBuilder message;
   DumpStats stats;

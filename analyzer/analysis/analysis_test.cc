@@ -826,7 +826,35 @@ TEST_CASE("a snapshot of a running job is not a hang - calls in flight are said 
     CHECK(out.v.suspects.empty());
     CHECK(out.v.summary.find("calls in flight at the snapshot") != std::string::npos);
     CHECK(out.v.summary.find("not a hang") != std::string::npos);
+    CHECK(out.v.summary.find("under the default 1 s") != std::string::npos);
     for (const auto& c : out.v.comms) CHECK(!c.stalled);
+  }
+  SECTION("waits of 2 s: in flight under the dumps' NCCLFR_TIMEOUT of 3 s, a hang when no timeout is known") {
+    auto o = opts("device_stall", 16);
+    o.onDemand = true;
+    o.dumpDelayNs = 2'000'000'000;
+    o.timeoutNs = 3'000'000'000;
+    auto under = run(o);
+    INFO(renderText(under.v, true));
+    CHECK(under.v.status == Status::kOk);
+    CHECK(under.v.suspects.empty());
+    CHECK(under.v.summary.find("calls in flight at the snapshot") != std::string::npos);
+    CHECK(under.v.summary.find("under NCCLFR_TIMEOUT 3 s") != std::string::npos);
+    for (const auto& c : under.v.comms) CHECK(!c.stalled);
+
+    o.timeoutNs = 0;  // dumps older than format 1.2: the 1 s default
+    auto unknown = run(o);
+    INFO(renderText(unknown.v, true));
+    CHECK(unknown.v.status == Status::kHang);
+    expectSuspect(unknown, unknown.made.faultRank, Reason::kDeviceStall);
+  }
+  SECTION("waits of 2 s are a hang under the dumps' NCCLFR_TIMEOUT of 1.5 s") {
+    auto o = opts("device_stall", 16);
+    o.onDemand = true;
+    o.dumpDelayNs = 2'000'000'000;
+    o.timeoutNs = 1'500'000'000;
+    auto out = run(o);
+    CHECK(out.v.status == Status::kHang);
   }
   SECTION("a person's snapshot of a job hung for a minute is still a hang") {
     auto o = opts("device_stall", 16);

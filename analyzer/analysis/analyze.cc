@@ -63,13 +63,29 @@ constexpr int32_t kMaxCommSize = 1 << 22;
 constexpr size_t kMaxMissingBlockers = 16;
 constexpr size_t kMaxListedMissing = 1 << 16;
 // At a snapshot (no dump written because of a stall, an error or an abort), calls whose peers have
-// waited less than this are in flight, not stalled. The dumps do not carry NCCLFR_TIMEOUT; its
-// smallest sensible value is seconds, and a healthy call waits milliseconds.
-constexpr int64_t kInFlightNs = 1'000'000'000;
+// waited less than the recorder's NCCLFR_TIMEOUT are in flight, not stalled: the recorder itself
+// would not have called them stalled yet. Dumps older than format 1.2 and salvaged rings do not
+// carry the timeout; then this default: NCCLFR_TIMEOUT's smallest sensible value is seconds, and a
+// healthy call waits milliseconds.
+constexpr int64_t kInFlightDefaultNs = 1'000'000'000;
 
 std::string fmtSeconds(int64_t ns) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(ns) / 1e9);
+  return buf;
+}
+
+// A wait or a timeout for people: milliseconds below a second ("12.5 ms"), else seconds ("1.2 s",
+// "3 s" when whole).
+std::string fmtWait(int64_t ns) {
+  char buf[32];
+  if (ns < 1'000'000'000) {
+    std::snprintf(buf, sizeof buf, "%.1f ms", static_cast<double>(ns) / 1e6);
+  } else if (ns % 1'000'000'000 == 0) {
+    std::snprintf(buf, sizeof buf, "%lld s", static_cast<long long>(ns / 1'000'000'000));
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(ns) / 1e9);
+  }
   return buf;
 }
 
@@ -322,6 +338,7 @@ class Analyzer {
   std::vector<Suspect> extra_;                // mismatch, died, error and p2p suspects outside chains
   std::set<size_t> inFlight_;                 // groups whose frontier was only in flight at a snapshot
   int64_t inFlightLongestNs_ = 0;             // ... the longest any rank had waited there
+  std::string inFlightUnder_;                 // ... and the threshold it was judged by, for people
   std::vector<schema::TimingMode> timing_;
   uint64_t memberBudget_ = uint64_t{1} << 24;  // comm-rank slots over all communicators
   bool budgetNoted_ = false;
@@ -1856,8 +1873,10 @@ void Analyzer::dfs(const Node& n, std::vector<Node>& path, std::set<Node>& onPat
 // flight: a collective some ranks have issued and others not yet, a stream still busy. That is no
 // stall. When no dump of the incident was written because of a stall, an error or an abort, no
 // process died and no communicator reported an error, and at every stalled communicator the
-// longest-waiting rank has waited less than kInFlightNs (every wait known), the stalls are read as
-// calls in flight: no suspects come from them and the status can be ok.
+// longest-waiting rank has waited less than the stall timeout (every wait known), the stalls are read
+// as calls in flight: no suspects come from them and the status can be ok. The timeout is the
+// smallest NCCLFR_TIMEOUT the incident's dumps carry (the first rank to wait that long would have
+// called it a stall), else kInFlightDefaultNs.
 void Analyzer::checkSnapshot() {
   for (const auto& d : job_.processes) {
     switch (d.reason) {
@@ -1874,6 +1893,12 @@ void Analyzer::checkSnapshot() {
       if (hasError(c)) return;
     }
   }
+  int64_t thresholdNs = 0;
+  for (const auto& d : job_.processes) {
+    if (d.timeoutNs > 0 && (thresholdNs == 0 || d.timeoutNs < thresholdNs)) thresholdNs = d.timeoutNs;
+  }
+  bool fromDumps = thresholdNs > 0;
+  if (!fromDumps) thresholdNs = kInFlightDefaultNs;
   int64_t longest = -1;
   std::vector<size_t> stalled;
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
@@ -1887,23 +1912,24 @@ void Analyzer::checkSnapshot() {
       const EntryView* e = d.findCollective(m.comm, g.frontier);
       if (!e || e->enqueueMonoNs <= 0 || d.dumpMonoNs <= 0) return;  // how long it waited is not known
       int64_t waited = satSub(d.dumpMonoNs, e->enqueueMonoNs);
-      if (waited >= kInFlightNs) return;
+      if (waited >= thresholdNs) return;
       longest = std::max(longest, waited);
     }
   }
   if (stalled.empty() || longest < 0) return;
   inFlightLongestNs_ = longest;
+  inFlightUnder_ = fromDumps ? "under NCCLFR_TIMEOUT " + fmtWait(thresholdNs)
+                             : "under the default " + fmtWait(thresholdNs) + ": the dumps do not say NCCLFR_TIMEOUT";
   for (size_t gi : stalled) {
     Group& g = groups_[gi];
     g.stalled = false;
     g.blockers.clear();
     inFlight_.insert(gi);
   }
-  char ms[32];
-  std::snprintf(ms, sizeof ms, "%.1f", static_cast<double>(longest) / 1e6);
   v_.notes.push_back("calls in flight at the snapshot on " + std::to_string(stalled.size()) +
-                     (stalled.size() == 1 ? " communicator" : " communicators") + " (the longest waiting " + ms +
-                     " ms) — not a hang: no dump was written because of a stall, an error or an abort");
+                     (stalled.size() == 1 ? " communicator" : " communicators") + " (the longest waiting " +
+                     fmtWait(longest) + ", " + inFlightUnder_ +
+                     ") — not a hang: no dump was written because of a stall, an error or an abort");
 }
 
 void Analyzer::followChains() {
@@ -2356,9 +2382,8 @@ void Analyzer::finish() {
       sum = "stalled, and no rank is behind";
     }
   } else if (!inFlight_.empty()) {
-    char ms[32];
-    std::snprintf(ms, sizeof ms, "%.1f", static_cast<double>(inFlightLongestNs_) / 1e6);
-    sum = std::string("calls in flight at the snapshot (the longest waiting ") + ms + " ms) — not a hang";
+    sum = "calls in flight at the snapshot (the longest waiting " + fmtWait(inFlightLongestNs_) + ", " +
+          inFlightUnder_ + ") — not a hang";
   } else if (hostOnly && alarm) {
     const char* why = alarm->processDied                                  ? "a process died"
                       : alarm->reason == schema::DumpReason::STALL      ? "a stall"

@@ -126,6 +126,7 @@ void readDump(const DumpFile& file, ProcessDump* out) {
   out->totalEntries = i.getTotalEntries();
   out->evictedEntries = i.getEvictedEntries();
   out->tornEntries = i.getTornEntries();
+  out->timeoutNs = std::max<int64_t>(0, i.getTimeoutNs());
 
   auto comms = d.getComms();
   out->comms.resize(comms.size());
@@ -624,9 +625,12 @@ bool selectJob(LoadedDumps&& loaded, const SelectOptions& options, Job* job, std
     std::vector<std::string> paths = replace ? d.paths : kept.paths;
     const auto& more = replace ? kept.paths : d.paths;
     paths.insert(paths.end(), more.begin(), more.end());
+    // The stall timeout is the process's, whichever copy says it (a salvaged ring does not).
+    int64_t timeoutNs = kept.timeoutNs > 0 ? kept.timeoutNs : d.timeoutNs;
     if (replace) kept = std::move(d);
     kept.paths = std::move(paths);
     kept.processDied = died;
+    kept.timeoutNs = timeoutNs;
     job->notes.push_back(kept.label() + " (" + kept.host + ":" + std::to_string(kept.pid) + ") has " +
                          std::to_string(kept.paths.size()) + " dumps; kept " + kept.paths[0]);
   }

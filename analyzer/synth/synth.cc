@@ -397,6 +397,7 @@ uint64_t writeRank(const Plan& plan, int32_t r, int64_t steps, const std::vector
   info.setTotalEntries(total);
   info.setEvictedEntries(total - held);
   info.setLastEvictedIndex(total > held ? static_cast<int64_t>(total - held - 1) : -1);
+  if (!salvaged) info.setTimeoutNs(o.timeoutNs);
 
   auto comms = d.initComms(static_cast<unsigned>(1 + kinds.size()));
   comms[0].setId(plan.worldId);

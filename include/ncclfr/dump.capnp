@@ -123,6 +123,10 @@ struct DumpInfo {
   # Ring position of the newest evicted entry (-1 when nothing was evicted), PyTorch's "last dropped
   # record": every entry of this dump is newer.
   lastEvictedIndex @13 :Int64 = -1;
+  # (1.2) The recorder's stall timeout (NCCLFR_TIMEOUT) in ns when this dump was written, so a
+  # reader can judge how long a wait is too long for this job. 0 = not known: dumps older than 1.2,
+  # and salvaged rings, whose shared-memory header does not hold it.
+  timeoutNs @14 :Int64;
 }
 
 enum DumpReason {

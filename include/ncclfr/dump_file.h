@@ -21,7 +21,7 @@ namespace ncclfr {
 // The format this build writes. Readers accept any minor of a major they know and refuse a newer
 // major (see dump.capnp for the evolution rule).
 inline constexpr uint16_t kDumpMajor = 1;
-inline constexpr uint16_t kDumpMinor = 1;
+inline constexpr uint16_t kDumpMinor = 2;
 inline constexpr char kDumpMagic[8] = {'N', 'C', 'C', 'L', 'F', 'R', 'D', '\0'};
 // The name every dump file ends with, so a folder walk can tell dumps from other files.
 inline constexpr std::string_view kDumpSuffix = ".ncclfr";

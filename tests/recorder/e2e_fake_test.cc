@@ -312,6 +312,9 @@ TEST_CASE("a call stuck inside NCCL is a stall, and the peer trigger makes the o
   CHECK(std::string(d0.getInfo().getIncidentId().cStr()) == d1.getInfo().getIncidentId().cStr());
   CHECK(d0.getInfo().getTriggerRank() == 0);
   CHECK(d1.getInfo().getTriggerRank() == 0);
+  // Each dump carries the stall timeout it was written under (NCCLFR_TIMEOUT=1s), for the analyzer.
+  CHECK(d0.getInfo().getTimeoutNs() == 1'000'000'000);
+  CHECK(d1.getInfo().getTimeoutNs() == 1'000'000'000);
   // The stuck call is in rank 0's dump, not returned.
   auto e0 = d0.getEntries();
   REQUIRE(e0.size() == 6);
@@ -501,6 +504,7 @@ TEST_CASE("after SIGKILL, ncclfr salvage recovers every entry and says the proce
   CHECK(d.getInfo().getReason() == DumpReason::SALVAGED);
   CHECK(d.getInfo().getProcessDied());
   CHECK(d.getInfo().getWriterPid() != 0);
+  CHECK(d.getInfo().getTimeoutNs() == 0);  // the shared-memory header does not hold NCCLFR_TIMEOUT
   CHECK(d.getProcess().getPid() == static_cast<uint32_t>(p.pid()));
   REQUIRE(d.getEntries().size() == kCalls);
   CHECK(d.getInfo().getTornEntries() == 0);

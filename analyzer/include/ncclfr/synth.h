@@ -52,6 +52,9 @@ struct Options {
   // the scenario's (1 s healthy, NCCLFR_TIMEOUT (60 s) + 0.5 s with a fault). A short delay with a
   // fault scenario and onDemand is a snapshot of calls in flight.
   int64_t dumpDelayNs = -1;
+  // The NCCLFR_TIMEOUT the live dumps carry (DumpInfo.timeoutNs, format 1.2); 0 = not carried, as
+  // in dumps older than 1.2 (salvaged dumps never carry it).
+  int64_t timeoutNs = 0;
   std::function<void(size_t, size_t)> progress;
 };
 

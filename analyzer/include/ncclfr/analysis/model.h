@@ -173,6 +173,9 @@ struct ProcessDump {
   uint64_t totalEntries = 0;
   uint64_t evictedEntries = 0;
   uint64_t tornEntries = 0;
+  // The recorder's NCCLFR_TIMEOUT when it wrote the dump (format 1.2); 0 when not known (older
+  // dumps, salvaged rings).
+  int64_t timeoutNs = 0;
   uint64_t heldEntries = 0;  // entries the ring still held
   uint64_t untrackedEntries = 0;  // held entries in state untracked (no GPU events could be attached)
 
