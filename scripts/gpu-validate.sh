@@ -135,7 +135,7 @@ EOF
 build_in_place() {
   command -v cmake >/dev/null || return 1
   # Release; GCC 12's false -Wrestrict inside std::string at -O3 (GCC bug 105329) stays a warning.
-  local args=(-DCMAKE_BUILD_TYPE=Release -DNCCLFR_BUILD_TESTS=OFF -DCMAKE_CXX_FLAGS=-Wno-error=restrict)
+  local args=(-DCMAKE_BUILD_TYPE=Release -DNCCLFR_BUILD_TESTS=OFF)
   local targets=(ncclfr ncclfr-simrun nccl_job ncclfr_timing_bench ncclfr_preload)
   [ "$mode" = sim ] && targets+=(ncclfr_sim_nccl ncclfr_sim_cuda ncclfr_sim_cudart)
   if [ "$mode" = gpu ] && [ -z "${NCCL_HOME:-}" ]; then
