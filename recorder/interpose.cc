@@ -717,6 +717,8 @@ ncclResult_t abortLike(ncclComm_t comm, const char* what, shm::CommState state, 
     }
   }
   if (state != shm::CommState::kRevoked) r->closeForWatchdog(slot);
+  // From here on, the communicator's unfinished calls end because of the abort, not by completing.
+  if (slot != kNoSlot) std::atomic_ref<int64_t>(r->abortMonoNs[slot]).store(monoNowNs(), std::memory_order_release);
   ncclResult_t res = forward();
   endComm(r, slot, state);
   return res;

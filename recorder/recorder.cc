@@ -153,8 +153,9 @@ Recorder* setUpLocked() {
   r->watchdogUsing = static_cast<uint32_t*>(std::calloc(r->ring.header->commCapacity, sizeof(uint32_t)));
   r->closing = static_cast<uint32_t*>(std::calloc(r->ring.header->commCapacity, sizeof(uint32_t)));
   r->asyncOkGeneration = static_cast<uint32_t*>(std::calloc(r->ring.header->commCapacity, sizeof(uint32_t)));
+  r->abortMonoNs = static_cast<int64_t*>(std::calloc(r->ring.header->commCapacity, sizeof(int64_t)));
   if (r->gpu.track == nullptr || r->watchdogUsing == nullptr || r->closing == nullptr ||
-      r->asyncOkGeneration == nullptr) {
+      r->asyncOkGeneration == nullptr || r->abortMonoNs == nullptr) {
     logWarn("out of memory setting up; NCCL calls pass through unrecorded");
     return nullptr;
   }

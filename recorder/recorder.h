@@ -116,6 +116,11 @@ class Recorder {
   // returned ncclInProgress compares it across its call and resolves its own launch when it moved:
   // that success may have come before the launch was in the deferred list.
   uint32_t* asyncOkGeneration = nullptr;
+  // Per comm slot, process-local: when ncclCommAbort / ncclCommRevoke was forwarded (monotonic ns,
+  // 0 = never). An aborted call's kernels exit and the events behind them fire: the watchdog must
+  // not read that as the call completing (a launch on such a communicator that ends after this
+  // time ends in error).
+  int64_t* abortMonoNs = nullptr;
   // Group ids inside a non-blocking init: communicators whose state changes at ncclGroupEnd.
   int32_t liveComms = 0;         // atomically: communicators created and not yet destroyed
 

@@ -187,6 +187,8 @@ class WatchdogLoop {
   int64_t eventHostNs(uint32_t ctx, CUevent e, int64_t fallback);
   void markMember(const Member& m, shm::EntryState state, int64_t startNs, int64_t endNs, bool simulated);
   void markMembers(Launch& l, shm::EntryState state, int64_t startNs, int64_t endNs, bool simulated);
+  // True when a communicator of the launch was aborted before `endNs` (0: now, end not measured).
+  bool abortedBefore(const Launch& l, int64_t endNs) const;
   void finishLaunch(Launch& l, shm::EntryState state, int64_t startNs, int64_t endNs, bool simulated);
   bool anyPending() const;
   bool findOldestPending(int64_t now, Pending* out) const;
@@ -782,11 +784,25 @@ void WatchdogLoop::markMember(const Member& m, shm::EntryState state, int64_t st
   }
 }
 
+bool WatchdogLoop::abortedBefore(const Launch& l, int64_t endNs) const {
+  if (r_ == nullptr || r_->abortMonoNs == nullptr) return false;
+  int64_t limit = endNs != 0 ? endNs : monoNowNs();
+  for (const Member& m : l.members) {
+    if (m.comm >= ring_.header->commCapacity) continue;
+    int64_t at = std::atomic_ref<int64_t>(r_->abortMonoNs[m.comm]).load(std::memory_order_acquire);
+    if (at != 0 && at <= limit) return true;
+  }
+  return false;
+}
+
 void WatchdogLoop::markMembers(Launch& l, shm::EntryState state, int64_t startNs, int64_t endNs, bool simulated) {
   for (const Member& m : l.members) markMember(m, state, startNs, endNs, simulated);
 }
 
 void WatchdogLoop::finishLaunch(Launch& l, shm::EntryState state, int64_t startNs, int64_t endNs, bool simulated) {
+  // A launch that ends after its communicator was aborted (or revoked) was cut short: its kernels
+  // exited and the end event fired behind them. It ends in error, and no counter moves.
+  if (state == shm::EntryState::kCompleted && abortedBefore(l, endNs)) state = shm::EntryState::kError;
   markMembers(l, state, startNs, endNs, simulated);
   releasePair(l);
   l.phase = Phase::kDone;
@@ -939,7 +955,8 @@ bool WatchdogLoop::pollLaunch(Launch& l, int64_t now) {
     int64_t startNs = l.startNs;
     if (full && !l.started && queryEvent(l.ctx, events.start) == 1) startNs = eventHostNs(l.ctx, events.start, now);
     finishLaunch(l, shm::EntryState::kCompleted, startNs, eventHostNs(l.ctx, events.end, now), false);
-    done.completedBound = std::max(done.completedBound, l.leader + 1);
+    // An aborted launch proves nothing about the untimed ones before it.
+    if (l.outcome == shm::EntryState::kCompleted) done.completedBound = std::max(done.completedBound, l.leader + 1);
   }
   done.lastDoneNs = now;
   return true;

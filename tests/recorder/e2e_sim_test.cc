@@ -400,3 +400,44 @@ TEST_CASE("sim: tp-dp, 8 ranks, a device stall: the stalled rank's call never st
   job.signal(SIGTERM);
   CHECK(job.wait());
 }
+
+// A peer dies; the survivors see ncclRemoteError and abort their communicator, which cuts their
+// hung all-reduce short: its kernels exit and the events behind them fire. That is no completion:
+// in the dumps written after the abort the call is an error and the counters did not move.
+TEST_CASE("sim: a call cut short by ncclCommAbort is an error in later dumps, never completed") {
+  Workspace w;
+  auto env = simEnv(w);
+  env["NCCLFR_TIMEOUT"] = "60s";  // no stall dump: the abort and the exit dumps only
+  env["NCCLFR_DUMP_ON_EXIT"] = "1";
+  constexpr int kRanks = 4, kDead = 2;
+  Process job({NCCLFR_TEST_SIMRUN, "-q", "-n", std::to_string(kRanks), "--job-id", "abort-cut", "--timeout", "90",
+               "--no-kill-on-failure", "--", NCCLFR_TEST_NCCL_JOB, "--steps", "8", "--step-ms", "5", "--quiet",
+               "--fault", "die", "--fault-rank", std::to_string(kDead), "--fault-step", "3"},
+              env, w.path("out"), w.path("err"));
+  REQUIRE(job.wait(std::chrono::seconds(120)));
+  INFO(job.err());
+  int exitDumps = 0;
+  for (auto& f : dumpsIn(w.dumps())) {
+    auto d = f->dump();
+    if (d.getInfo().getReason() != DumpReason::EXIT) continue;
+    int rank = d.getProcess().getGlobalRank();
+    INFO("rank " << rank);
+    CHECK(rank != kDead);
+    ++exitDumps;
+    auto comm = d.getComms()[0];
+    CHECK(comm.getState() == ncclfr::schema::CommState::ABORTED);
+    CHECK(comm.getLastCompletedSeq() < comm.getLastEnqueuedSeq());
+    // The call its stream was stuck in (an all-reduce, or a send/recv with the dead rank ahead of
+    // it) was cut short: an error although NCCL accepted it (result 0). Work queued behind it may
+    // have run after the abort (an error too) or never (still pending): never completed.
+    int cut = 0;
+    for (auto e : d.getEntries()) {
+      if (e.getComm() != 0) continue;
+      cut += e.getState() == EntryState::ERROR && e.getResult() == 0;
+      bool collective = e.getOp() != Op::SEND && e.getOp() != Op::RECV;
+      if (collective && e.getSeq() > comm.getLastCompletedSeq()) CHECK(e.getState() != EntryState::COMPLETED);
+    }
+    CHECK(cut >= 1);
+  }
+  CHECK(exitDumps == kRanks - 1);
+}
