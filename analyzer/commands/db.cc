@@ -37,7 +37,8 @@ CREATE TABLE dumps (
   job_id TEXT, incident_id TEXT, reason TEXT, detail TEXT, process_died INTEGER, trigger_rank INTEGER,
   dump_wall_ns INTEGER, incident_wall_ns INTEGER, clock_wall_ns INTEGER, clock_mono_ns INTEGER,
   timing TEXT, ring_capacity INTEGER, total_entries INTEGER, evicted_entries INTEGER, torn_entries INTEGER,
-  nccl_version INTEGER, cuda_driver_version INTEGER, recorder_version TEXT, simulated INTEGER, cmdline TEXT);
+  nccl_version INTEGER, cuda_driver_version INTEGER, recorder_version TEXT, simulated INTEGER, cmdline TEXT,
+  timeout_ns INTEGER);
 CREATE TABLE comms (
   comm_row INTEGER PRIMARY KEY, dump_id INTEGER NOT NULL, comm_index INTEGER, comm_id TEXT, parent_id TEXT,
   name TEXT, rank INTEGER, size INTEGER, split_color INTEGER, split_key INTEGER, cuda_device INTEGER,
@@ -95,7 +96,7 @@ class Db {
                 "PRAGMA locking_mode=EXCLUSIVE; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-262144; PRAGMA threads=2;",
                 error) &&
            exec(kSchema, error) && exec("BEGIN", error) &&
-           prepare(&dump_, "INSERT INTO dumps VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+           prepare(&dump_, "INSERT INTO dumps VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                    error) &&
            prepare(&comm_, "INSERT INTO comms VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", error) &&
            prepare(&p2p_, "INSERT INTO p2p VALUES (?,?,?,?,?,?)", error) &&
@@ -201,6 +202,11 @@ bool Db::add(int64_t dumpId, const DumpFile& f, std::string* error) {
     text(s, c++, p.getRecorderVersion());
     i64(s, c++, p.getSimulated());
     text(s, c++, p.getCmdline());
+    if (i.getTimeoutNs() > 0) {
+      i64(s, c++, i.getTimeoutNs());
+    } else {
+      sqlite3_bind_null(s, c++);  // not known (format < 1.2, salvaged rings)
+    }
     if (!step(s)) throw std::runtime_error(sqlite3_errmsg(db_));
 
     auto comms = d.getComms();

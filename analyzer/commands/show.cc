@@ -79,6 +79,9 @@ int runShow(const ShowArgs& a) {
                 enumName(i.getReason()).c_str(), i.getProcessDied() ? " (process died)" : "", i.getIncidentId().cStr(),
                 i.getTriggerRank(), utcText(i.getWallNs()).c_str(), i.getWallNs());
     std::printf("          detail %s\n", i.getDetail().cStr());
+    if (i.getTimeoutNs() > 0) {
+      std::printf("          recorder's NCCLFR_TIMEOUT %.3f s\n", static_cast<double>(i.getTimeoutNs()) / 1e9);
+    }
     std::printf("          entries: %" PRIu64 " recorded, %" PRIu64 " evicted, %" PRIu64 " torn, %u held\n",
                 i.getTotalEntries(), i.getEvictedEntries(), i.getTornEntries(), d.getEntries().size());
     std::printf("          times below are seconds relative to the dump (monotonic clock)\n\n");

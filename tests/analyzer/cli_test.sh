@@ -88,6 +88,7 @@ if command -v sqlite3 >/dev/null; then
   check "db integer ns times" test "$(sqlite3 "$tmp/trace.sqlite" "SELECT typeof(enqueue_ns) FROM entries LIMIT 1")" = integer
   check "db indexes" test "$(sqlite3 "$tmp/trace.sqlite" "SELECT count(*) FROM sqlite_master WHERE type='index'")" -ge 4
   check "db view" test "$(sqlite3 "$tmp/trace.sqlite" "SELECT count(*) FROM entries_by_rank WHERE global_rank = 6")" -eq 64
+  check "db timeout_ns NULL when the dumps do not say" test "$(sqlite3 "$tmp/trace.sqlite" "SELECT count(*) FROM dumps WHERE timeout_ns IS NULL")" -eq 16
 else
   echo "skip: sqlite3 shell not installed, db contents not checked"
 fi
