@@ -304,13 +304,7 @@ int runDb(const DbArgs& a) {
     std::fprintf(stderr, "ncclfr: no dump files (*.ncclfr) found in the given paths\n");
     return kExitBadInput;
   }
-  std::string error;
-  std::vector<std::string> inputs = a.paths;
-  inputs.insert(inputs.end(), files.begin(), files.end());
-  if (!checkOutputPath(a.out, inputs, OutputKind::kSqlite, &error)) {
-    std::fprintf(stderr, "ncclfr: %s\n", error.c_str());
-    return kExitBadInput;
-  }
+  if (!outputAllowed(a.out, a.paths, files, OutputKind::kSqlite)) return kExitBadInput;
   std::string tmp = a.out + ".tmp." + std::to_string(::getpid());
   ::unlink(tmp.c_str());
   // Created here rather than by SQLite, whose message ("unable to open database file") names
@@ -322,6 +316,7 @@ int runDb(const DbArgs& a) {
   }
   ::close(fd);
   size_t bad = 0, good = 0;
+  std::string error;
   {
     Db db;
     if (!db.open(tmp, &error)) {

@@ -51,15 +51,7 @@ int runExport(const ExportArgs& a) {
     return kExitBadInput;
   }
   // With --per-rank, -o is a folder that receives rank<R>.json files, which no dump is named like.
-  if (!a.perRank && a.out != "-") {
-    std::string error;
-    std::vector<std::string> inputs = a.paths;
-    inputs.insert(inputs.end(), files.begin(), files.end());
-    if (!checkOutputPath(a.out, inputs, OutputKind::kAny, &error)) {
-      std::fprintf(stderr, "ncclfr: %s\n", error.c_str());
-      return kExitBadInput;
-    }
-  }
+  if (!a.perRank && a.out != "-" && !outputAllowed(a.out, a.paths, files, OutputKind::kAny)) return kExitBadInput;
   LoadOptions lo;
   lo.threads = a.threads;
   Progress progress("reading dumps");

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "ncclfr/dump_file.h"
@@ -66,6 +67,16 @@ bool checkOutputPath(const std::string& out, const std::vector<std::string>& inp
     *error = "cannot check " + out + ": out of memory";
     return false;
   }
+}
+
+bool outputAllowed(const std::string& out, const std::vector<std::string>& paths, const std::vector<std::string>& files,
+                   OutputKind kind) {
+  std::vector<std::string> inputs = paths;
+  inputs.insert(inputs.end(), files.begin(), files.end());
+  std::string error;
+  if (checkOutputPath(out, inputs, kind, &error)) return true;
+  std::fprintf(stderr, "ncclfr: %s\n", error.c_str());
+  return false;
 }
 
 std::string cannotWrite(const std::string& out, int err) { return "cannot write " + out + ": " + std::strerror(err); }

@@ -20,6 +20,11 @@ enum class OutputKind {
 bool checkOutputPath(const std::string& out, const std::vector<std::string>& inputs, OutputKind kind,
                      std::string* error) noexcept;
 
+// checkOutputPath against the paths given and the dump files found in them; prints the refusal
+// ("ncclfr: refusing to overwrite ...") on stderr. The commands' one call.
+bool outputAllowed(const std::string& out, const std::vector<std::string>& paths, const std::vector<std::string>& files,
+                   OutputKind kind);
+
 // "cannot write OUT: <strerror(err)>": error lines name the user's path, never a temporary file.
 std::string cannotWrite(const std::string& out, int err);
 

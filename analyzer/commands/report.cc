@@ -36,15 +36,7 @@ int runReport(const ReportArgs& a) {
     std::fprintf(stderr, "ncclfr: no dump files (*.ncclfr) found in the given paths\n");
     return kExitBadInput;
   }
-  {
-    std::string error;
-    std::vector<std::string> inputs = a.paths;
-    inputs.insert(inputs.end(), files.begin(), files.end());
-    if (!checkOutputPath(a.out, inputs, OutputKind::kAny, &error)) {
-      std::fprintf(stderr, "ncclfr: %s\n", error.c_str());
-      return kExitBadInput;
-    }
-  }
+  if (!outputAllowed(a.out, a.paths, files, OutputKind::kAny)) return kExitBadInput;
   LoadOptions lo;
   lo.threads = a.threads;
   Progress progress("reading dumps");
