@@ -97,14 +97,8 @@ int64_t satSub(int64_t a, int64_t b) {
 }
 
 std::string fmtWall(int64_t wallNs) {
-  if (wallNs <= 0) return "an unknown time";
-  time_t secs = static_cast<time_t>(wallNs / 1'000'000'000);
-  struct tm tm {};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>((wallNs / 1'000'000) % 1000));
-  return buf;
+  std::string t = utcTime(wallNs);
+  return t.empty() ? "an unknown time" : t;
 }
 
 // Where a dead process's ring came from: `ncclfr salvage` writes "salvaged from PATH: ..." itself.

@@ -1,5 +1,7 @@
 #include "ncclfr/analysis/render.h"
 
+#include <time.h>
+
 #include <cinttypes>
 #include <cstdio>
 
@@ -10,6 +12,17 @@ using nlohmann::json;
 std::string hexId(uint64_t id) {
   char buf[24];
   std::snprintf(buf, sizeof buf, "0x%016" PRIx64, id);
+  return buf;
+}
+
+std::string utcTime(int64_t wallNs) {
+  if (wallNs <= 0) return "";
+  time_t secs = static_cast<time_t>(wallNs / 1'000'000'000);
+  struct tm tm {};
+  if (gmtime_r(&secs, &tm) == nullptr) return "";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>((wallNs / 1'000'000) % 1000));
   return buf;
 }
 

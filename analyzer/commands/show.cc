@@ -1,6 +1,4 @@
 // `ncclfr show DUMP`: one dump as tables (process, communicators, then entries), for reading by hand.
-#include <time.h>
-
 #include <cinttypes>
 #include <cstdio>
 #include <exception>
@@ -23,16 +21,10 @@ struct ShowArgs {
 std::string seqText(int64_t s) { return s < 0 ? "-" : std::to_string(s); }
 
 // Monotonic ns as seconds relative to the dump, so a person sees "-60.512" rather than 19 digits.
-// Wall-clock ns since the epoch as UTC ("2026-11-21T23:45:07.513Z"); "-" when not known.
+// "-" when not known.
 std::string utcText(int64_t wallNs) {
-  if (wallNs <= 0) return "-";
-  time_t secs = static_cast<time_t>(wallNs / 1000000000);
-  struct tm tm{};
-  if (gmtime_r(&secs, &tm) == nullptr) return "-";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>((wallNs / 1000000) % 1000));
-  return buf;
+  std::string t = analysis::utcTime(wallNs);
+  return t.empty() ? "-" : t;
 }
 
 // The reduction operator means something only for the ops that reduce.

@@ -23,4 +23,7 @@ std::string renderText(const Verdict& verdict, bool verbose = false);
 // "0x1a2b3c4d5e6f7081"
 std::string hexId(uint64_t id);
 
+// Wall-clock ns since the epoch as UTC, "2026-11-21T23:45:07.513Z"; "" when not known (<= 0).
+std::string utcTime(int64_t wallNs);
+
 }  // namespace ncclfr::analysis
