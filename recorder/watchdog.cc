@@ -8,11 +8,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <deque>
 #include <exception>
 #include <map>
 #include <set>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -37,6 +39,7 @@ constexpr int64_t kMs = 1'000'000;
 constexpr int64_t kSec = 1'000'000'000;
 constexpr int64_t kBusyPollNs = 5 * kMs;     // while GPU work is pending
 constexpr int64_t kIdlePollNs = 100 * kMs;
+constexpr int64_t kExitSettleNs = 500 * kMs;  // how long the exit dump waits for launches to end
 constexpr int64_t kAsyncErrorPollNs = 500 * kMs;
 constexpr int64_t kClockRefreshNs = 1 * kSec;
 
@@ -191,6 +194,7 @@ class WatchdogLoop {
   bool abortedBefore(const Launch& l, int64_t endNs) const;
   void finishLaunch(Launch& l, shm::EntryState state, int64_t startNs, int64_t endNs, bool simulated);
   bool anyPending() const;
+  void settleBeforeExitDump();
   bool findOldestPending(int64_t now, Pending* out) const;
 
   // Incidents and dumps.
@@ -446,6 +450,7 @@ void WatchdogLoop::handleRequests() {
     w_->exitDumpRequested_ = false;
   }
   if (exitDump) {
+    settleBeforeExitDump();
     bool ok = incident(DumpCause::kExit, "the last communicator was destroyed", false);
     std::lock_guard<std::mutex> lock(w_->mutex_);
     w_->exitDumped_ = ok || w_->exitDumped_;
@@ -1097,6 +1102,22 @@ void WatchdogLoop::pruneDone() {
       adoptPairless(m, shm::Op::kUnknown);
     }
     it = orphans_.erase(it);
+  }
+}
+
+// The last communicator has just been destroyed or aborted, but the GPU may still be finishing the
+// work queued before (ncclCommDestroy and ncclCommAbort do not wait for the application's streams;
+// after an abort the cut kernels exit a moment later). The exit dump waits for those launches to
+// end, for at most kExitSettleNs on this thread (a stream held by a hung kernel never drains), so
+// that it shows how they ended rather than a "started" that was already over.
+void WatchdogLoop::settleBeforeExitDump() {
+  int64_t deadline = monoNowNs() + kExitSettleNs;
+  for (;;) {
+    drainRing();
+    advanceOpenLaunches();
+    advanceStreams(monoNowNs(), true);
+    if (!anyPending() || monoNowNs() >= deadline || w_->stopping_.load()) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 }
 

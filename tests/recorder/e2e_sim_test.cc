@@ -441,3 +441,80 @@ TEST_CASE("sim: a call cut short by ncclCommAbort is an error in later dumps, ne
   }
   CHECK(exitDumps == kRanks - 1);
 }
+
+// ncclCommAbort returns before the GPU has finished the work it cut short. The exit dump written
+// when the last communicator ends waits (a bounded while) for those launches, so it says how they
+// ended: here all-reduces queued behind a stream held for 200 ms run only after the abort, which
+// makes them errors. Without the wait they were still `scheduled` in the dump.
+TEST_CASE("sim: the exit dump after an abort waits for the launches the abort cut short") {
+  Workspace w;
+  auto env = simEnv(w);
+  env["NCCLFR_TIMEOUT"] = "60s";
+  env["NCCLFR_DUMP_ON_EXIT"] = "1";
+  constexpr int kCalls = 3;
+  Process job(simrun(1, "held-abort",
+                     {NCCLFR_TEST_JOB, "--scenario", "heldabort", "--cuda", "--calls", std::to_string(kCalls),
+                      "--hold-ms", "200"}),
+              env, w.path("out"), w.path("err"));
+  REQUIRE(job.wait(std::chrono::seconds(60)));
+  INFO(job.describe() + "\n" + job.out() + job.err());
+  REQUIRE(job.exitedWith(0));
+  int exitDumps = 0;
+  for (auto& f : dumpsIn(w.dumps())) {
+    auto d = f->dump();
+    if (d.getInfo().getReason() != DumpReason::EXIT) continue;
+    ++exitDumps;
+    auto comm = d.getComms()[0];
+    CHECK(comm.getState() == ncclfr::schema::CommState::ABORTED);
+    CHECK(comm.getLastEnqueuedSeq() == 2 * kCalls - 1);
+    CHECK(comm.getLastCompletedSeq() == kCalls - 1);
+    auto entries = d.getEntries();
+    REQUIRE(entries.size() == 2 * kCalls);
+    for (auto e : entries) {
+      INFO("seq " << e.getSeq());
+      if (e.getSeq() < kCalls) {
+        CHECK(e.getState() == EntryState::COMPLETED);
+      } else {
+        CHECK(e.getState() == EntryState::ERROR);
+        CHECK(e.getResult() == 0);
+        CHECK(e.getEndMonoNs() > 0);
+      }
+    }
+  }
+  CHECK(exitDumps == 1);
+}
+
+// The wait is bounded: behind a stream held for good, the exit dump is written anyway, the calls
+// still `scheduled`, and the process goes on.
+TEST_CASE("sim: the exit dump after an abort does not wait for a stream held for good") {
+  Workspace w;
+  auto env = simEnv(w);
+  env["NCCLFR_TIMEOUT"] = "60s";
+  env["NCCLFR_DUMP_ON_EXIT"] = "1";
+  constexpr int kCalls = 2;
+  Process job(simrun(1, "held-forever",
+                     {NCCLFR_TEST_JOB, "--scenario", "heldabort", "--cuda", "--calls", std::to_string(kCalls),
+                      "--hold-ms", "-1"}),
+              env, w.path("out"), w.path("err"));
+  auto exitDump = [&] {
+    for (auto& f : dumpsIn(w.dumps())) {
+      if (f->dump().getInfo().getReason() == DumpReason::EXIT) return true;
+    }
+    return false;
+  };
+  REQUIRE(waitUntil([&] { return job.outContains("ready"); }, std::chrono::seconds(60)));
+  INFO(job.out() + job.err());
+  REQUIRE(waitUntil(exitDump, std::chrono::seconds(20)));
+  CHECK_FALSE(job.wait(std::chrono::milliseconds(0)));  // still running: nothing waited for the stream
+  for (auto& f : dumpsIn(w.dumps())) {
+    auto d = f->dump();
+    if (d.getInfo().getReason() != DumpReason::EXIT) continue;
+    CHECK(d.getComms()[0].getState() == ncclfr::schema::CommState::ABORTED);
+    for (auto e : d.getEntries()) {
+      INFO("seq " << e.getSeq());
+      CHECK(e.getState() == (e.getSeq() < kCalls ? EntryState::COMPLETED : EntryState::SCHEDULED));
+    }
+  }
+  job.signal(SIGKILL);
+  CHECK(job.wait());
+}

@@ -13,6 +13,9 @@
 //   busy    N rounds of every kind of call (as `exact`, one thread, on the world communicator),
 //           then prints "ready" and waits.
 //   abort   N all-reduces, then ncclCommAbort, then exits normally.
+//   heldabort  (--cuda) N all-reduces; then a host function holds the stream for --hold-ms (-1: for
+//           good), N more all-reduces are queued behind it, and at once ncclCommAbort; prints "aborted" and, unless the stream
+//           is held for good, waits for it and exits normally.
 //   revoke  N all-reduces, then ncclCommRevoke and ncclCommDestroy, then exits normally.
 //   fork    N all-reduces; a forked child makes N calls of its own (and with --exec-child runs
 //           `exact` in a fresh process); then N more in the parent, then exits.
@@ -72,6 +75,7 @@ struct Options {
   bool execChild = false;
   bool keepGoing = false;
   bool noPoll = false;
+  int holdMs = 200;
   std::string self;
 };
 bool gKeepGoing = false;
@@ -192,6 +196,15 @@ void allReduces(const Options& o, ncclComm_t comm, const Buffers& b, int n) {
     check(ncclAllReduce(b.send, b.recv, 64, ncclFloat, ncclSum, comm, b.stream), "ncclAllReduce");
   }
   sync(o, b);
+}
+
+// A host function that holds its stream for *ms milliseconds, or for good when that is negative.
+void holdStream(void* ms) {
+  int n = *static_cast<const int*>(ms);
+  if (n < 0) {
+    for (;;) pause();
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(n));
 }
 
 [[noreturn]] void waitForever() {
@@ -385,6 +398,7 @@ int main(int argc, char** argv) {
     else if (a == "--exec-child") o.execChild = true;
     else if (a == "--keep-going") o.keepGoing = true;
     else if (a == "--no-poll") o.noPoll = true;
+    else if (a == "--hold-ms") o.holdMs = std::atoi(value().c_str());
     else {
       std::fprintf(stderr, "recorder_test_job: unknown argument %s\n", a.c_str());
       return 2;
@@ -483,6 +497,20 @@ int main(int argc, char** argv) {
   }
   allReduces(o, world, b, o.calls);
   if (o.scenario == "idle") waitForever();
+  if (o.scenario == "heldabort") {
+    // The calls are queued behind the held stream when the communicator is aborted: they "run"
+    // (and their events fire) only after the abort, if ever.
+    cudaLaunchHostFunc(b.stream, holdStream, &o.holdMs);
+    for (int i = 0; i < o.calls; ++i) {
+      check(ncclAllReduce(b.send, b.recv, 64, ncclFloat, ncclSum, world, b.stream), "ncclAllReduce");
+    }
+    check(ncclCommAbort(world), "ncclCommAbort");
+    std::printf("aborted\n");
+    std::fflush(stdout);
+    if (o.holdMs < 0) waitForever();
+    sync(o, b);
+    return 0;
+  }
   if (o.scenario == "abort") {
     check(ncclCommAbort(world), "ncclCommAbort");
     std::printf("aborted\n");
