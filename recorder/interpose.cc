@@ -753,7 +753,9 @@ NCCLFR_EXPORT ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t* 
     shm::CommSlot& s = r->ring.comms[slot];
     ncclResult_t e = *asyncError;
     if (e == ncclSuccess) {
-      if (ld(s.state) == static_cast<uint32_t>(shm::CommState::kInitializing)) r->commLive(slot, comm, monoNowNs(), false);
+      // The non-blocking init has finished: the application waits for this moment, so the pool
+      // for the communicator's context is waited for here as a blocking init waits for it.
+      if (ld(s.state) == static_cast<uint32_t>(shm::CommState::kInitializing)) r->commLive(slot, comm, monoNowNs(), true);
       // A non-blocking finalize or split has finished too.
       if (ld(s.busySinceMonoNs) != 0) st(s.busySinceMonoNs, int64_t{0});
       if (ld(s.blocking) != 1) {
@@ -858,7 +860,7 @@ ncclResult_t endGroup(bool simulate, Forward&& forward) {
     uint32_t slot = t.groupInits[i];
     auto handle = reinterpret_cast<ncclComm_t>(ld(r->ring.comms[slot].handle));
     if (failed(res)) r->commInitFailed(slot, res);
-    else if (res == ncclSuccess) r->commLive(slot, handle, now, false);
+    else if (res == ncclSuccess) r->commLive(slot, handle, now, true);
     else st(r->ring.comms[slot].blocking, int32_t{0});
   }
   if (failed(res) && !simulate) {

@@ -300,8 +300,9 @@ void Recorder::commLive(uint32_t slot, ncclComm_t comm, int64_t nowNs, bool wait
   }
   if (ctx == nullptr && gpu.cu->ctxGetCurrent(&ctx) != CUDA_SUCCESS) ctx = nullptr;
   int index = gpu.registerContext(reinterpret_cast<uintptr_t>(ctx));
-  if (index < 0 || !waitForEvents || watchdog == nullptr) return;
-  watchdog->wake();
+  if (index < 0 || watchdog == nullptr || ld(gpu.ctxs[index].state, std::memory_order_acquire) != kCtxRequested) return;
+  watchdog->wake();  // even without waiting: otherwise the pool waits for the watchdog's next idle tick
+  if (!waitForEvents) return;
   for (int i = 0; i < 2000 && ld(gpu.ctxs[index].state, std::memory_order_acquire) == kCtxRequested; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }

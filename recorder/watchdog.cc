@@ -39,7 +39,7 @@ constexpr int64_t kMs = 1'000'000;
 constexpr int64_t kSec = 1'000'000'000;
 constexpr int64_t kBusyPollNs = 5 * kMs;     // while GPU work is pending
 constexpr int64_t kIdlePollNs = 100 * kMs;
-constexpr int64_t kExitSettleNs = 500 * kMs;  // how long the exit dump waits for launches to end
+constexpr int64_t kExitSettleNs = 1 * kSec;  // how long the exit dump waits for launches to end
 constexpr int64_t kAsyncErrorPollNs = 500 * kMs;
 constexpr int64_t kClockRefreshNs = 1 * kSec;
 

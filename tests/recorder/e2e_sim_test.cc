@@ -444,8 +444,8 @@ TEST_CASE("sim: a call cut short by ncclCommAbort is an error in later dumps, ne
 
 // ncclCommAbort returns before the GPU has finished the work it cut short. The exit dump written
 // when the last communicator ends waits (a bounded while) for those launches, so it says how they
-// ended: here all-reduces queued behind a stream held for 200 ms run only after the abort, which
-// makes them errors. Without the wait they were still `scheduled` in the dump.
+// ended: here all-reduces queued behind a stream held until 200 ms after the abort run only then,
+// which makes them errors. Without the wait they were still `scheduled` in the dump.
 TEST_CASE("sim: the exit dump after an abort waits for the launches the abort cut short") {
   Workspace w;
   auto env = simEnv(w);

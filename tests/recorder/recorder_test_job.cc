@@ -13,8 +13,9 @@
 //   busy    N rounds of every kind of call (as `exact`, one thread, on the world communicator),
 //           then prints "ready" and waits.
 //   abort   N all-reduces, then ncclCommAbort, then exits normally.
-//   heldabort  (--cuda) N all-reduces; then a host function holds the stream for --hold-ms (-1: for
-//           good), N more all-reduces are queued behind it, and at once ncclCommAbort; prints "aborted" and, unless the stream
+//   heldabort  (--cuda) N all-reduces; then a host function holds the stream until the abort and
+//           --hold-ms more (-1: for good), N more all-reduces are queued behind it, and at once
+//           ncclCommAbort; prints "aborted" and, unless the stream
 //           is held for good, waits for it and exits normally.
 //   revoke  N all-reduces, then ncclCommRevoke and ncclCommDestroy, then exits normally.
 //   fork    N all-reduces; a forked child makes N calls of its own (and with --exec-child runs
@@ -23,7 +24,7 @@
 //   destroy N all-reduces, ncclCommDestroy, then waits a little and exits.
 //   nonblocking  a non-blocking communicator (config.blocking = 0), N all-reduces, each followed by
 //           ncclCommGetAsyncError until it reports success (with --no-poll: none, and the calls
-//           start 200 ms after the init), then exits.
+//           start right after the init), then exits.
 //   lapincall  thread A's one all-reduce (the process's first work call: make it block with
 //           FAKE_NCCL_BLOCK_AT=0) while thread B, on its own communicator and stream, makes N calls
 //           1 ms apart, prints "ready", waits for A's call to return, then makes 5 more 20 ms apart.
@@ -198,12 +199,15 @@ void allReduces(const Options& o, ncclComm_t comm, const Buffers& b, int n) {
   sync(o, b);
 }
 
-// A host function that holds its stream for *ms milliseconds, or for good when that is negative.
+// A host function that holds its stream until the communicator has been aborted, then *ms
+// milliseconds more, or for good when that is negative.
+std::atomic<bool> gAborted{false};
 void holdStream(void* ms) {
   int n = *static_cast<const int*>(ms);
   if (n < 0) {
     for (;;) pause();
   }
+  while (!gAborted.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   std::this_thread::sleep_for(std::chrono::milliseconds(n));
 }
 
@@ -475,9 +479,8 @@ int main(int argc, char** argv) {
     while (state == ncclInProgress) check(ncclCommGetAsyncError(world, &state), "ncclCommGetAsyncError");
     check(state, "non-blocking init");
     Buffers b = makeBuffers(o, 4096);
-    // Without polls in between, the calls would all come before the recorder's watchdog has set
-    // up the context's CUDA events (a non-blocking init does not wait for them).
-    if (o.noPoll) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    // No pause here: the recorder has the context's CUDA events ready when ncclCommGetAsyncError
+    // first reports the init done, so even the first call is timed.
     for (int i = 0; i < o.calls; ++i) {
       check(ncclAllReduce(b.send, b.recv, 64, ncclFloat, ncclSum, world, b.stream), "ncclAllReduce");
       if (o.noPoll) continue;
@@ -505,6 +508,7 @@ int main(int argc, char** argv) {
       check(ncclAllReduce(b.send, b.recv, 64, ncclFloat, ncclSum, world, b.stream), "ncclAllReduce");
     }
     check(ncclCommAbort(world), "ncclCommAbort");
+    gAborted.store(true);
     std::printf("aborted\n");
     std::fflush(stdout);
     if (o.holdMs < 0) waitForever();
