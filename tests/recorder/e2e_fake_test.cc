@@ -329,7 +329,7 @@ TEST_CASE("a stall that ends is one incident, and a later stall is a new one") {
   Workspace w;
   auto env = jobEnv(w, "twice");
   env["FAKE_NCCL_BLOCK_AT"] = "2,6";
-  env["FAKE_NCCL_BLOCK_MS"] = "2500";  // NCCLFR_TIMEOUT is 1s
+  env["FAKE_NCCL_BLOCK_MS"] = "4000";  // NCCLFR_TIMEOUT is 1s: 3 s to see each stall, however loaded
   Process p(jobArgs(w, "idle", 10), env, w.path("out"), w.path("err"));
   REQUIRE(waitUntil([&] { return p.outContains("ready") && countDumps(w.dumps()) >= 2; }));
   auto files = dumpsIn(w.dumps());

@@ -6,6 +6,7 @@
 // blocks inside the fake NCCL, or the fake's non-blocking communicators.
 #include <catch2/catch.hpp>
 
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -102,12 +103,14 @@ TEST_CASE("a call the ring laps while it is inside NCCL keeps its event pair unt
   env["NCCLFR_BUFFER"] = "64";
   env["FAKE_CUDA_EVENT_LIMIT"] = "3";
   env["FAKE_NCCL_BLOCK_AT"] = "0";
-  env["FAKE_NCCL_BLOCK_MS"] = "3000";
+  env["FAKE_NCCL_BLOCKED_MARK"] = w.path("a-blocked");  // B starts once A is inside NCCL
+  env["FAKE_NCCL_BLOCK_UNTIL"] = w.path("release-a");   // A returns once the dump is written
   env["NCCLFR_DUMP_SIGNAL"] = "SIGUSR2";
   Process p(jobArgs(w, "lapincall", 150), env, w.path("out"), w.path("err"));
   REQUIRE(waitUntil([&] { return p.outContains("ready"); }));
   p.signal(SIGUSR2);
   REQUIRE(waitUntil([&] { return countDumps(w.dumps()) == 1; }));
+  { std::ofstream release(w.path("release-a")); }
   REQUIRE(p.wait());
   INFO(p.err());
   REQUIRE(p.exitedWith(0));

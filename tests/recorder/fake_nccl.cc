@@ -5,7 +5,9 @@
 // ncclCommInitRankConfig -> ncclCommGetAsyncError), so the recorder's re-entry guard is exercised.
 //
 //   FAKE_NCCL_BLOCK_AT=N[,M...]  the N-th work call of the process (0-based) never returns (a rank
-//                          stuck inside NCCL), or returns after FAKE_NCCL_BLOCK_MS milliseconds
+//                          stuck inside NCCL), or returns after FAKE_NCCL_BLOCK_MS milliseconds,
+//                          or once the file FAKE_NCCL_BLOCK_UNTIL names exists
+//   FAKE_NCCL_BLOCKED_MARK=PATH  a call that blocks creates this file first (tests wait for it)
 //   FAKE_NCCL_FAIL_AT=N    the N-th work call returns ncclInternalError
 //   FAKE_NCCL_ASYNC_ERROR_AFTER=N  ncclCommGetAsyncError reports ncclRemoteError after N work calls
 //   FAKE_NCCL_NO_GPU=1     communicator creation fails with ncclUnhandledCudaError
@@ -14,6 +16,7 @@
 //                          ncclCommGetAsyncError (through the export, as PyTorch's watchdog thread
 //                          does) and waits for it before returning ncclInProgress
 // A group with a call on a non-blocking communicator returns ncclInProgress from ncclGroupEnd.
+#include <fcntl.h>
 #include <nccl.h>
 #include <unistd.h>
 
@@ -58,11 +61,19 @@ ncclResult_t work(ncclComm_t comm) {
   if (comm == nullptr) return ncclInvalidArgument;
   long n = gWorkCalls.fetch_add(1);
   if (listed("FAKE_NCCL_BLOCK_AT", n)) {
-    long ms = envLong("FAKE_NCCL_BLOCK_MS");
-    if (ms <= 0) {
-      for (;;) pause();
+    if (const char* mark = std::getenv("FAKE_NCCL_BLOCKED_MARK")) {
+      int fd = open(mark, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (fd >= 0) close(fd);
     }
-    usleep(static_cast<useconds_t>(ms) * 1000);  // a stall that ends by itself
+    const char* until = std::getenv("FAKE_NCCL_BLOCK_UNTIL");
+    long ms = envLong("FAKE_NCCL_BLOCK_MS");
+    if (until != nullptr && *until != '\0') {
+      while (access(until, F_OK) != 0) usleep(1000);  // a stall the test ends
+    } else if (ms <= 0) {
+      for (;;) pause();
+    } else {
+      usleep(static_cast<useconds_t>(ms) * 1000);  // a stall that ends by itself
+    }
   }
   if (n == envLong("FAKE_NCCL_FAIL_AT")) return ncclInternalError;
   if (!comm->blocking && tGroupDepth > 0) tGroupNonBlocking = true;

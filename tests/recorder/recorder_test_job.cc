@@ -313,7 +313,13 @@ int runLapInCall(const Options& o) {
   std::thread bThread([&] {
     Buffers b = makeBuffers(o, 4096);
     cudaStream_t s = streamFor(o, b, 0xb000);
-    sleepMs(200);  // A is inside NCCL by now
+    // A is inside NCCL by now: the fake NCCL marks the call it blocks (else give A 200 ms).
+    const char* blocked = std::getenv("FAKE_NCCL_BLOCKED_MARK");
+    if (blocked != nullptr) {
+      while (access(blocked, F_OK) != 0) sleepMs(1);
+    } else {
+      sleepMs(200);
+    }
     for (int i = 0; i < o.calls; ++i) {
       check(ncclAllReduce(b.send, b.recv, 64, ncclFloat, ncclSum, other, s), "ncclAllReduce");
       sleepMs(1);
