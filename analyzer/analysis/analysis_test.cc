@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <iterator>
+#include <regex>
 #include <set>
 #include <string>
 #include <vector>
@@ -734,7 +735,8 @@ TEST_CASE("a lost completion is corrected by communicator and stream order - no 
   CHECK(out.v.summary.find("transport") == std::string::npos);
   // The correction is said: which rule, which call.
   CHECK(anyNoteContains(out.v, "inferred by communicator order"));
-  CHECK(anyNoteContains(out.v, "rank 0: recv #2 from comm rank 3"));
+  // Its peer by global rank, as everywhere in the verdict (here comm rank 3 is rank 3).
+  CHECK(anyNoteContains(out.v, "rank 0: recv #2 from rank 3 on comm "));
   // Only rank 3 is named.
   for (const auto& s : out.v.suspects) CHECK(s.who.rank == 3);
 }
@@ -762,7 +764,7 @@ TEST_CASE("stream order: a later call on the same stream that completed proves a
   expectSuspect(out, 1, Reason::kHostStall);
   CHECK(out.v.suspects[0].seq == 2);
   CHECK(anyNoteContains(out.v, "inferred by stream order"));
-  CHECK(anyNoteContains(out.v, "rank 1: broadcast #0 on comm 0x0000000000004000 (aux) scheduled -> completed"));
+  CHECK(anyNoteContains(out.v, "rank 1: broadcast #0 on comm 0x0000000000004000 (aux) completed (recorded: scheduled)"));
   for (const auto& s : out.v.suspects) CHECK(s.reason != Reason::kDeviceStall);
 }
 
@@ -807,9 +809,15 @@ TEST_CASE("send/recv pairs stuck in the transport are reported as pairs - never 
   REQUIRE(!out.v.p2pStuck.empty());
   CHECK(out.v.p2pStuck[0].comm == kFakeWorld);
   CHECK(out.v.p2pStuck[0].p2pSeq == 3);
-  CHECK(out.v.summary.find("stuck in the transport at send/recv #3") != std::string::npos);
+  // Said as a send from one global rank to another, the way the pair list below says it.
+  CHECK(out.v.summary.find("send #3 from rank ") != std::string::npos);
+  CHECK(out.v.summary.find(" is stuck in the transport") != std::string::npos);
+  CHECK(out.v.summary.find("send/recv") == std::string::npos);
   for (const auto& n : out.v.notes) CHECK(n.find("#-1") == std::string::npos);
-  CHECK(renderText(out.v, false).find("Point-to-point calls stuck in the transport") != std::string::npos);
+  std::string text = renderText(out.v, false);
+  CHECK(text.find("Sends and receives stuck in the transport") != std::string::npos);
+  CHECK(text.find("comm 0x0000000000001111 (world): send #3 from rank 0 to rank 1 and its matching recv") !=
+        std::string::npos);
   auto j = verdictToJson(out.v);
   REQUIRE(j["p2p_stuck"].is_array());
   CHECK(j["p2p_stuck"][0]["p2p_seq"] == 3);
@@ -926,4 +934,125 @@ TEST_CASE("a mismatch at the frontier gets no transport note") {
   INFO(renderText(out.v, true));
   expectSuspect(out, out.made.faultRank, Reason::kMismatch);
   CHECK(!anyNoteContains(out.v, "stuck in the transport"));
+}
+
+namespace {
+
+bool contains(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+
+// The line of the text report that starts with `prefix` (after its indentation), or "".
+std::string lineStarting(const std::string& text, const std::string& prefix) {
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(at, end - at);
+    size_t first = line.find_first_not_of(' ');
+    if (first != std::string::npos && line.compare(first, prefix.size(), prefix) == 0) return line;
+    at = end + 1;
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("the text report of an unmatched send names global ranks and says send or recv") {
+  auto out = run(opts("unmatched_p2p", 16));
+  expectSuspect(out, out.made.faultRank, Reason::kUnmatchedP2P);
+  const Suspect& s = out.v.suspects[0];
+  REQUIRE(s.with.size() == 1);
+  const std::string me = s.who.label, peer = s.with[0].label, seq = std::to_string(s.seq);
+  REQUIRE(s.commRank != s.who.rank);  // the comm rank and the global rank differ here: mixing them would show
+  const std::string text = renderText(out.v, false);
+  INFO(text);
+
+  // The header: the communicator by id and name, and the comm rank labelled as such.
+  std::string header = lineStarting(text, "1. " + me + " (");
+  CHECK(contains(header, ": unmatched_p2p in send/recv #" + seq + " with " + peer + " on comm "));
+  CHECK(contains(header, " (pp), where it is comm rank " + std::to_string(s.commRank)));
+  // The evidence says which call: a send, to the peer by its global rank, and how the counts differ.
+  CHECK(contains(s.evidence, me + "'s send #" + seq + " to " + peer + " on comm "));
+  CHECK(contains(s.evidence, "has no matching receive"));
+  CHECK(contains(s.evidence, me + " issued " + std::to_string(s.seq + 1) + " sends to " + peer + " (#0 to #" + seq + ")"));
+  CHECK(contains(s.evidence, peer + " issued " + seq + " receives from " + me));
+  CHECK(!contains(s.evidence, "p2p #"));
+  // The chain names the peer by global rank, never by its number in the communicator.
+  REQUIRE(s.chain.size() == 2);
+  CHECK(contains(s.chain[0].why, "send #" + seq + " to " + peer + " on comm "));
+  CHECK(contains(s.chain[1].why, "never issued recv #" + seq + " from " + me));
+  CHECK(!contains(text, "to comm rank"));
+  CHECK(!contains(text, "from comm rank"));
+  // One call waits on it: singular, in words a person can read.
+  CHECK(s.blocking == 1);
+  CHECK(contains(text, "\n     holds up 1 call another rank waits in\n"));
+  CHECK(!contains(text, "rank-communicator"));
+  // The summary names the call as the evidence does; the pair list counts both sides.
+  CHECK(contains(out.v.summary, me + ": unmatched_p2p in send #" + seq + " to " + peer + " on comm "));
+  CHECK(contains(text, me + " issued " + std::to_string(s.seq + 1) + " sends to " + peer + " (#0 to #" + seq + "), " +
+                           peer + " issued " + seq + " receives from " + me + " (#0 to #" +
+                           std::to_string(s.seq - 1) + ")"));
+  // How to read the numbers is said once.
+  CHECK(contains(text, "#N: a 0-based sequence"));
+  // The JSON contract is untouched: op "send/recv", the p2p sequence number, the comm rank.
+  auto j = verdictToJson(out.v);
+  CHECK(j["suspects"][0]["op"] == "send/recv");
+  CHECK(j["suspects"][0]["seq"] == s.seq);
+  CHECK(j["suspects"][0]["comm_rank"] == s.commRank);
+}
+
+TEST_CASE("the text report of a host stall labels the comm rank and states in words") {
+  auto out = run(opts("host_stall", 16));
+  expectSuspect(out, out.made.faultRank, Reason::kHostStall);
+  const Suspect& s = out.v.suspects[0];
+  const std::string text = renderText(out.v, false);
+  INFO(text);
+  std::string header = lineStarting(text, "1. " + s.who.label + " (");
+  CHECK(contains(header, ": host_stall in " + s.op + " #" + std::to_string(s.seq) + " on comm " + hexId(s.comm) +
+                             " (tp), where it is comm rank " + std::to_string(s.commRank)));
+  CHECK(contains(s.evidence, "never issued " + s.op + " #" + std::to_string(s.seq) + " on comm "));
+  CHECK(contains(s.evidence, "7 peers wait in it since "));
+  CHECK(contains(s.evidence, "before their dumps"));
+  CHECK(contains(text, "holds up " + std::to_string(s.blocking) + " calls other ranks wait in (one per rank and communicator)"));
+  // The communicator list: no repeated id, counts and states in words, the ranks behind named.
+  std::string comm = lineStarting(text, "comm " + hexId(s.comm) + " (tp, 8 ranks): ");
+  CHECK(contains(comm, "stalled at " + s.op + " #" + std::to_string(s.seq) + ": 1 never issued it; 7 started it on the GPU"));
+  CHECK(comm.find(hexId(s.comm)) == comm.rfind(hexId(s.comm)));
+  CHECK(contains(text, "behind: " + s.who.label + " (never issued it)"));
+  CHECK(!contains(text, "not_enqueued"));
+  // The chain's last link says what this rank did.
+  CHECK(contains(text, s.who.label + " on comm " + hexId(s.comm) + " (tp), " + s.op + " #" + std::to_string(s.seq) +
+                           ": never issued it"));
+}
+
+TEST_CASE("the text report counts in words: no (s), no '1 ranks', no state names, for every scenario and timing") {
+  const std::regex badPlural(R"(\b1 (ranks|calls|peers|processes|corrections|communicators|pairs|dumps|sends|receives)\b)");
+  for (const char* scenario : {"healthy", "host_stall", "device_stall", "mismatch", "unmatched_p2p", "died", "missing",
+                               "error", "transport"}) {
+    for (auto timing : {schema::TimingMode::FULL, schema::TimingMode::END_ONLY, schema::TimingMode::HOST_ONLY}) {
+      for (bool untracked : {false, true}) {
+        if (untracked && timing != schema::TimingMode::FULL) continue;
+        auto o = opts(scenario, 16);
+        o.timing = timing;
+        if (untracked) o.untrackedRank = 3;
+        auto out = run(o);
+        for (bool verbose : {false, true}) {
+          const std::string text = renderText(out.v, verbose);
+          INFO(scenario << " timing " << static_cast<int>(timing) << (untracked ? " untracked" : "") << "\n" << text);
+          CHECK(!contains(text, "(s)"));
+          CHECK(!contains(text, "(es)"));
+          CHECK(!std::regex_search(text, badPlural));
+          CHECK(!contains(text, "rank-communicator"));
+          CHECK(!contains(text, "not_enqueued"));
+          CHECK(!contains(text, "communicator view"));
+          CHECK(!contains(text, " -> "));
+          // Every rank has a dump with a global rank: no peer is named by its comm rank alone.
+          CHECK(!contains(text, "to comm rank"));
+          CHECK(!contains(text, "from comm rank"));
+          CHECK(!contains(text, "waits for comm rank"));
+          // One line says how many ranks left a dump.
+          CHECK(contains(text, std::to_string(out.v.ranksFound) + " of 16 ranks have a dump"));
+        }
+      }
+    }
+  }
 }

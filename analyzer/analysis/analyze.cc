@@ -15,6 +15,7 @@
 
 #include "ncclfr/analysis/render.h"
 #include "ncclfr/dump_file.h"
+#include "wording.h"
 
 namespace ncclfr::analysis {
 
@@ -182,6 +183,8 @@ struct Root {
   bool p2pOp = false;                  // the call in question is a send/recv (p2pSeq below)
   int64_t p2pSeq = -1;
   int64_t waitSince = 0;               // earliest wall-clock enqueue of the call among its waiting peers
+  std::string call;                    // the call in question for the summary line, when the node does not say
+                                       // it ("send #5 to rank 3 on comm X (pp)")
   std::set<size_t> waitingGroups;      // stalled groups whose blockers lead here
 };
 
@@ -230,6 +233,13 @@ struct LaterEvidence {
   bool outside(uint32_t g) const { return ungrouped || (g1 != 0 && (g == 0 || g1 != g || g2 != 0)); }
 };
 
+// A suspect and the call in question as the summary line names it, when its op and seq do not say
+// enough ("send #5 to rank 3 on comm X (pp)" where the suspect's op is "send/recv"); "" otherwise.
+struct Finding {
+  Suspect suspect;
+  std::string call;
+};
+
 class Analyzer {
  public:
   Analyzer(const Job& job, const AnalyzeOptions& options) : job_(job), options_(options) {}
@@ -242,6 +252,9 @@ class Analyzer {
   RankRef ref(size_t p) const;
   RankRef refMember(const Group& g, const Member& m) const;
   std::string commName(const Group& g) const;
+  // A member of g by its global rank ("rank 9", "node3:4242"), for sentences that also name the
+  // communicator; "comm rank 3" only for a rank without a dump whose global rank is not known.
+  std::string peerLabel(const Group& g, int32_t commRank) const;
   bool isPending(const ProcessDump& p, const EntryView& e) const;
   // What a process's recorder measured: its timing mode, unless its own counters contradict it
   // (checkMeasured).
@@ -251,6 +264,9 @@ class Analyzer {
   bool isPendingAlone(size_t p, const EntryView& e, bool peersProve) const;
   const EntryView* earliestPending(size_t p, const EntryView* before, bool sameStream) const;
   std::string describeEntry(size_t p, const EntryView& e) const;
+  // How far a kept call got, as the dump and the inferences say, for people ("completed", "not
+  // started on the GPU", "GPU progress not measured").
+  std::string entryStateText(size_t p, const EntryView& e) const;
 
   // --- progress (inferProgress): the recorders' view, corrected by what other calls prove
   struct P2PProgress {
@@ -329,7 +345,7 @@ class Analyzer {
   std::set<size_t> transportUnsure_;           // ... where some rank's start of the call was not measured
   std::set<StuckPair> stuckPairs_;            // chains that end in a send/recv both sides started
   std::map<size_t, std::string> unknownEnds_;  // process -> why: chains that end where progress is unknown
-  std::vector<Suspect> extra_;                // mismatch, died, error and p2p suspects outside chains
+  std::vector<Finding> extra_;                // mismatch, died, error and p2p suspects outside chains
   std::set<size_t> inFlight_;                 // groups whose frontier was only in flight at a snapshot
   int64_t inFlightLongestNs_ = 0;             // ... the longest any rank had waited there
   std::string inFlightUnder_;                 // ... and the threshold it was judged by, for people
@@ -454,7 +470,7 @@ void Analyzer::checkMeasured() {
     for (size_t k = 0; k < who.size() && k < 8; ++k) list += (k ? ", " : "") + who[k];
     if (who.size() > 8) list += " and " + std::to_string(who.size() - 8) + " more";
     v_.notes.push_back(list + ": the recorder claims GPU timing but saw no call start or finish, while peers "
-                       "completed calls that needed it; read as not measured (hostOnly)");
+                       "completed calls that needed it; read as not measured (as with NCCLFR_TIMING=host)");
   }
 }
 
@@ -561,7 +577,8 @@ void Analyzer::raiseEntry(size_t p, size_t k, Seen to, Rule rule) {
   Seen from = static_cast<Seen>(seen_[p][k]);
   seen_[p][k] = to;
   logInference(rule, [&] {
-    return proc(p).label() + ": " + describeEntry(p, e) + " " + seenName(from, e.state) + " -> " + seenName(to, e.state);
+    return proc(p).label() + ": " + describeEntry(p, e) + " " + seenName(to, e.state) + " (recorded: " +
+           seenName(from, e.state) + ")";
   });
 }
 
@@ -575,7 +592,8 @@ bool Analyzer::raiseCompleted(Member& m, int64_t seq, Rule rule, bool log) {
     logInference(rule, [&] {
       auto it = groupById_.find(c.id);
       return proc(m.proc).label() + ": " + (it != groupById_.end() ? commName(groups_[it->second]) : hexId(c.id)) +
-             " completed up to #" + std::to_string(seq) + " (recorded: #" + std::to_string(before) + ")";
+             " completed up to #" + std::to_string(seq) + " (recorded: " +
+             (before < 0 ? std::string("none") : "#" + std::to_string(before)) + ")";
     });
   }
   return true;
@@ -809,7 +827,7 @@ void Analyzer::inferDelivered() {
       if (e.op != schema::Op::SEND || seen_[p][k] == kSeenCompleted) continue;
       const P2PProgress* q = p2pProgress(p, e.comm, e.root, true);
       if (q && e.p2pSeq > q->completed && e.p2pSeq <= q->delivered) {
-        logInference(Rule::kDelivered, [&] { return d.label() + ": " + describeEntry(p, e) + " delivered"; });
+        logInference(Rule::kDelivered, [&] { return d.label() + ": " + describeEntry(p, e) + " was delivered"; });
       }
     }
   }
@@ -830,8 +848,9 @@ void Analyzer::addInferenceNotes() {
   for (size_t r = 0; r < kRules; ++r) {
     const RuleLog& l = inferred_[r];
     if (l.count == 0) continue;
+    // A correction is one call's state, or one rank's completed-collectives counter on a communicator.
     std::string s = "further than the dumps show, inferred by " + std::string(kWhy[r]) + ": " +
-                    std::to_string(l.count) + (l.count == 1 ? " call or communicator view: " : " calls or communicator views: ");
+                    plural(static_cast<int64_t>(l.count), "correction") + ": ";
     for (size_t k = 0; k < l.examples.size(); ++k) s += (k ? "; " : "") + l.examples[k];
     if (l.count > l.examples.size()) s += "; and " + std::to_string(l.count - l.examples.size()) + " more";
     v_.notes.push_back(std::move(s));
@@ -847,15 +866,16 @@ void Analyzer::addInferenceNotes() {
     }
     if (n == 0) continue;
     calls += n;
-    if (who.size() < 8) who.push_back(d.label() + " (" + std::to_string(n) + ")");
+    if (who.size() < 8) who.push_back(d.label() + ": " + std::to_string(n));
   }
   if (calls > 0) {
     std::string list;
     for (size_t k = 0; k < who.size(); ++k) list += (k ? ", " : "") + who[k];
-    v_.notes.push_back("untracked: " + std::to_string(calls) + " unfinished call(s) of " + list +
-                       (who.size() == 8 ? " and more" : "") +
-                       " have no GPU events (the recorder could attach none): whether they started or finished "
-                       "is not known, so they are read like an unmeasured rank's calls, never as not started");
+    v_.notes.push_back("untracked: " + plural(static_cast<int64_t>(calls), "unfinished call") + " (" + list +
+                       (who.size() == 8 ? " and more" : "") + ") " + (calls == 1 ? "has" : "have") +
+                       " no GPU events (the recorder could attach none): whether " + (calls == 1 ? "it" : "they") +
+                       " started or finished is not known, so " + (calls == 1 ? "it is" : "they are") +
+                       " read like an unmeasured rank's calls, never as not started");
   }
 }
 
@@ -875,15 +895,38 @@ std::string Analyzer::describeEntry(size_t p, const EntryView& e) const {
   const auto& d = proc(p);
   const auto& c = d.comms[e.comm];
   std::string s = enumName(e.op);
+  auto it = groupById_.find(c.id);
   if (e.isP2P()) {
-    s += (e.op == schema::Op::SEND ? " #" + std::to_string(e.p2pSeq) + " to" : " #" + std::to_string(e.p2pSeq) + " from") +
-         std::string(" comm rank ") + std::to_string(e.root);
+    s += " #" + std::to_string(e.p2pSeq) + (e.op == schema::Op::SEND ? " to " : " from ") +
+         (it != groupById_.end() ? peerLabel(groups_[it->second], e.root) : "comm rank " + std::to_string(e.root));
   } else {
     s += " #" + std::to_string(e.seq);
   }
-  auto it = groupById_.find(c.id);
   s += " on " + (it != groupById_.end() ? commName(groups_[it->second]) : "comm " + hexId(c.id));
   return s;
+}
+
+std::string Analyzer::entryStateText(size_t p, const EntryView& e) const {
+  if (failedResult(e.result) || e.state == schema::EntryState::ERROR) return "failed";
+  if (e.state == schema::EntryState::CAPTURED) return "captured in a CUDA graph";
+  if (!completionKnown(p)) return "GPU progress not measured";
+  Seen s = seenOf(p, e);
+  if (s == kSeenCompleted) return "completed";
+  if (s == kSeenStarted) return "started on the GPU, not completed";
+  if (e.state == schema::EntryState::UNTRACKED) return "no GPU events: progress not known";
+  return startKnown(p) ? "not started on the GPU" : "not completed; start not measured";
+}
+
+std::string Analyzer::peerLabel(const Group& g, int32_t commRank) const {
+  if (commRank >= 0 && commRank < g.size) {
+    int32_t k = g.memberOf[static_cast<size_t>(commRank)];
+    if (k >= 0) {
+      const Member& m = g.members[static_cast<size_t>(k)];
+      if (m.proc != kNone || m.globalRank >= 0) return refMember(g, m).label;
+    }
+  }
+  // No dump and no global rank known: the communicator's own numbering is all there is.
+  return "comm rank " + std::to_string(commRank);
 }
 
 void Analyzer::buildGroups() {
@@ -929,7 +972,7 @@ void Analyzer::buildGroups() {
       if (g.memberOf[static_cast<size_t>(c.rank)] >= 0) {
         const Member& other = g.members[static_cast<size_t>(g.memberOf[static_cast<size_t>(c.rank)])];
         if (other.proc != p) {
-          v_.notes.push_back(commName(g) + " rank " + std::to_string(c.rank) + " is claimed by " +
+          v_.notes.push_back("comm rank " + std::to_string(c.rank) + " of " + commName(g) + " is claimed by " +
                              proc(other.proc).label() + " and " + d.label() + "; the first is used");
         }
         continue;
@@ -1238,9 +1281,9 @@ void Analyzer::checkMismatches() {
       for (size_t k : who) (isMajority ? others : minority).push_back(k);
     }
     std::string majorityText =
-        majority != 0 ? sigText(votes[majority][0], majority) + " (" + std::to_string(votes[majority].size()) + " ranks)"
+        majority != 0 ? sigText(votes[majority][0], majority) + " (" + plural(static_cast<int64_t>(votes[majority].size()), "rank") + ")"
                       : std::string();
-    std::string counted = nconf > 1 ? "; " + std::to_string(nconf) + " sequence numbers differ in all" : "";
+    std::string counted = nconf > 1 ? "; the calls differ at " + std::to_string(nconf) + " sequence numbers in all" : "";
     for (size_t k : minority) {
       const Member& m = g.members[k];
       Suspect s;
@@ -1256,16 +1299,16 @@ void Analyzer::checkMismatches() {
       s.op = sig ? enumName(sig->op) : "";
       s.reason = Reason::kMismatch;
       if (majority != 0) {
-        s.evidence = "at seq " + std::to_string(seq) + " on " + commName(g) + " it called " + sigText(k, mine) +
-                     "; its peers called " + majorityText + counted;
+        s.evidence = "at #" + std::to_string(seq) + " on " + commName(g) + " it called " + sigText(k, mine) +
+                     "; the majority called " + majorityText + counted;
       } else {
         std::string theirs;
         for (const auto& [fp, who] : votes) {
           if (fp == mine) continue;
           if (!theirs.empty()) theirs += "; ";
-          theirs += sigText(who[0], fp) + " (" + std::to_string(who.size()) + (who.size() == 1 ? " rank)" : " ranks)");
+          theirs += sigText(who[0], fp) + " (" + plural(static_cast<int64_t>(who.size()), "rank") + ")";
         }
-        s.evidence = "at seq " + std::to_string(seq) + " on " + commName(g) + " it called " + sigText(k, mine) +
+        s.evidence = "at #" + std::to_string(seq) + " on " + commName(g) + " it called " + sigText(k, mine) +
                      "; the others called " + theirs + "; no majority says which is right" + counted;
       }
       for (size_t o : minority) {
@@ -1273,7 +1316,7 @@ void Analyzer::checkMismatches() {
       }
       if (minority.size() > 8) s.with.resize(8);
       s.blocking = static_cast<int64_t>(g.present) - 1;  // its peers on this communicator
-      extra_.push_back(std::move(s));
+      extra_.push_back({std::move(s), ""});
     }
   }
 }
@@ -1328,12 +1371,17 @@ void Analyzer::matchP2P() {
           x.seq = sentUnmatched ? recvs : sends;
           x.op = sentUnmatched ? "send" : "recv";
           x.reason = Reason::kUnmatchedP2P;
-          x.evidence = std::string(sentUnmatched ? "completed send #" : "completed receive #") +
-                       std::to_string(x.seq) + " on " + commName(g) + (sentUnmatched ? " to " : " from ") +
-                       ref(otherSide).label + ", which issued only " + std::to_string(sentUnmatched ? recvs : sends) +
-                       (sentUnmatched ? " matching receives" : " matching sends");
+          int64_t theirs = sentUnmatched ? recvs : sends;
+          x.evidence = std::string(sentUnmatched ? "completed send #" : "completed recv #") + std::to_string(x.seq) +
+                       (sentUnmatched ? " to " : " from ") + ref(otherSide).label + " on " + commName(g) + ", but " +
+                       ref(otherSide).label + " issued only " +
+                       plural(theirs, sentUnmatched ? "receive from it" : "send to it",
+                              sentUnmatched ? "receives from it" : "sends to it") +
+                       (theirs > 0 ? " (#0 to #" + std::to_string(theirs - 1) + ")" : "") + ": it has no counterpart";
           x.with.push_back(ref(otherSide));
-          extra_.push_back(std::move(x));
+          std::string call = x.op + " #" + std::to_string(x.seq) + (sentUnmatched ? " to " : " from ") +
+                             ref(otherSide).label + " on " + commName(g);
+          extra_.push_back({std::move(x), std::move(call)});
         }
       }
     }
@@ -1353,7 +1401,7 @@ std::vector<Node> Analyzer::waitTargets(size_t p, const EntryView& e, std::strin
       if (b == mi) {
         // p is itself behind on h: what holds it there is the next step.
         Node n{gi, mi, h.members[mi].state, false, h.frontier, -1, -1};
-        *why = e.seq == h.frontier ? std::string("is that communicator's frontier, where this rank is behind")
+        *why = e.seq == h.frontier ? std::string("is the first call not completed there, and this rank is behind on it")
                                    : "waits behind its own unfinished call #" + std::to_string(h.frontier) + " there";
         return {n};
       }
@@ -1380,7 +1428,7 @@ std::vector<Node> Analyzer::waitTargets(size_t p, const EntryView& e, std::strin
   bool send = e.op == schema::Op::SEND;
   std::string what = send ? "receive" : "send";
   if (pm.proc == kNone) {
-    *why = "waits for its peer, which left no dump";
+    *why = "waits for " + peerLabel(h, peer) + ", which left no dump";
     return {{gi, pmi, RankState::kMissing, true, e.p2pSeq, me, e.seq}};
   }
   const auto& pd = proc(pm.proc);
@@ -1589,10 +1637,18 @@ void Analyzer::classifyRoot(const Node& n, Root* r) const {
     }
   }
   r->waitSince = waitSince;
-  std::string peersText;
+  // Who waits for it, and since when: `waiters` names the call, `waitersInIt` follows a sentence
+  // that just did ("... allReduce #41 on comm X; 7 peers wait in it since ...").
+  std::string waiters, waitersInIt;
   if (!n.p2p && waiting > 0) {
-    peersText = std::to_string(waiting) + (waiting == 1 ? " peer waits" : " peers wait") + " in " + call;
-    if (waitSince > 0) peersText += " since " + fmtWall(waitSince) + " (" + fmtSeconds(waitFor) + " before their dump)";
+    std::string since;
+    if (waitSince > 0) {
+      since = " since " + fmtWall(waitSince) + " (" + fmtSeconds(waitFor) + " before " +
+              (waiting == 1 ? "its dump)" : "their dumps)");
+    }
+    std::string who = waiting == 1 ? "1 peer waits in " : std::to_string(waiting) + " peers wait in ";
+    waiters = who + call + since;
+    waitersInIt = who + "it" + since;
   } else if (n.p2p) {
     const Member& w = g.members[static_cast<size_t>(g.memberOf[static_cast<size_t>(n.peer)])];
     std::string theirs = "send/recv #" + std::to_string(n.seq) + " with it";
@@ -1601,32 +1657,49 @@ void Analyzer::classifyRoot(const Node& n, Root* r) const {
       if (wd.findP2P(w.comm, m.commRank, true, n.seq)) theirs = "send #" + std::to_string(n.seq) + " to it";
       else if (wd.findP2P(w.comm, m.commRank, false, n.seq)) theirs = "recv #" + std::to_string(n.seq) + " from it";
     }
-    peersText = refMember(g, w).label + " waits in its " + theirs + " on " + commName(g);
-    if (waitSince > 0) peersText += " since " + fmtWall(waitSince) + " (" + fmtSeconds(waitFor) + " before its dump)";
+    std::string since;
+    if (waitSince > 0) since = " since " + fmtWall(waitSince) + " (" + fmtSeconds(waitFor) + " before its dump)";
+    waitersInIt = peerLabel(g, n.peer) + " waits in its " + theirs + since;
+    waiters = peerLabel(g, n.peer) + " waits in its " + theirs + " on " + commName(g) + since;
   }
+  auto then = [](const std::string& s) { return s.empty() ? s : "; " + s; };
 
   if (m.proc == kNone) {
     r->reason = Reason::kMissing;
-    r->evidence = "left no dump (" + commName(g) + " rank " + std::to_string(m.commRank) +
-                  (m.globalRank >= 0 ? "" : ", global rank unknown") + "); " + peersText;
+    r->evidence = "left no dump (it is comm rank " + std::to_string(m.commRank) + " of " + commName(g) +
+                  (m.globalRank >= 0 ? "" : "; its global rank is not known") + ")" + then(waiters);
     bool allStarted = !n.p2p;
     for (const auto& o : g.members) {
       if (o.proc != kNone && o.state != RankState::kStarted && o.state != RankState::kCompleted) allStarted = false;
     }
-    if (allStarted && g.present > 0) r->evidence += "; every rank with a dump started it";
+    if (allStarted && g.present > 0) r->evidence += "; every rank with a dump started it on the GPU";
     return;
   }
   const auto& d = proc(m.proc);
   const auto& c = commOf(m);
   std::string last;
   if (const EntryView* e = d.newest()) {
-    last = "its last call was " + describeEntry(m.proc, *e) + " (" + enumName(e->state) + ")";
-    if (d.dumpMonoNs > 0 && e->enqueueMonoNs > 0) last += ", " + fmtSeconds(satSub(d.dumpMonoNs, e->enqueueMonoNs)) + " before its dump";
+    std::string ago;
+    if (d.dumpMonoNs > 0 && e->enqueueMonoNs > 0) ago = fmtSeconds(satSub(d.dumpMonoNs, e->enqueueMonoNs)) + " before its dump";
+    bool same = !n.p2p && !e->isP2P() && e->comm == m.comm && e->seq == n.seq;
+    if (same) {
+      last = "that was its last call" + (ago.empty() ? std::string() : ", issued " + ago);
+    } else {
+      last = "its last call was " + describeEntry(m.proc, *e) + " (" + entryStateText(m.proc, *e) + ")" +
+             (ago.empty() ? std::string() : ", issued " + ago);
+    }
   }
   if (d.processDied) {
     r->reason = Reason::kDied;
-    r->evidence = "the process died (" + salvageText(d) + "); its state in " + call + ": " + rankStateName(n.state) +
-                  "; " + peersText + (last.empty() ? "" : "; " + last);
+    std::string where;
+    switch (n.state) {
+      case RankState::kNotEnqueued: where = "it had not issued " + call; break;
+      case RankState::kQueued: where = "it had issued " + call + ", not started on the GPU"; break;
+      case RankState::kStarted: where = "it had started " + call + " on the GPU"; break;
+      case RankState::kCompleted: where = "it had completed " + call; break;
+      default: where = "it had issued " + call + " (its GPU progress not measured)"; break;
+    }
+    r->evidence = "the process died (" + salvageText(d) + "); " + where + then(waitersInIt) + then(last);
     return;
   }
   const EntryView* mine = n.p2p ? nullptr : d.findCollective(m.comm, n.seq);
@@ -1639,7 +1712,7 @@ void Analyzer::classifyRoot(const Node& n, Root* r) const {
     r->evidence = "its " + commName(g) + " reported " + std::string(ncclResultName(code)) + " (" +
                   std::to_string(code) + ")" +
                   (c.lastAsyncErrorMonoNs > 0 ? " at " + fmtWall(d.wallNs(c.lastAsyncErrorMonoNs)) : "") +
-                  ", state " + enumName(c.state) + "; " + peersText;
+                  "; communicator state: " + enumName(c.state) + then(waiters);
     return;
   }
   if (n.p2p && n.state == RankState::kNotEnqueued) {
@@ -1648,10 +1721,11 @@ void Analyzer::classifyRoot(const Node& n, Root* r) const {
     const Member& w = g.members[static_cast<size_t>(g.memberOf[static_cast<size_t>(n.peer)])];
     if (c.lastEnqueuedSeq > n.afterSeq) {
       r->reason = Reason::kUnmatchedP2P;
-      r->evidence = "never issued " + callText(n) + " on " + commName(g) + ", which " + refMember(g, w).label +
-                    " waits for, although it went on to collective #" +
-                    std::to_string(c.lastEnqueuedSeq) + " (the call waits after #" + std::to_string(n.afterSeq) +
-                    ")" + (last.empty() ? "" : "; " + last);
+      r->evidence = "never issued " + call + ", which " + refMember(g, w).label +
+                    " waits for, although it went past that point: " + refMember(g, w).label +
+                    " issued its side after collective #" + std::to_string(n.afterSeq) +
+                    ", and this rank has issued collectives up to #" + std::to_string(c.lastEnqueuedSeq) +
+                    " there; it skipped the call" + then(last);
       if (w.proc != kNone) r->withProcs.push_back(w.proc);
       return;
     }
@@ -1660,7 +1734,9 @@ void Analyzer::classifyRoot(const Node& n, Root* r) const {
     r->reason = Reason::kDeviceStall;
     r->evidence = "issued " + call +
                   (mine && mine->enqueueMonoNs > 0 ? " at " + fmtWall(d.wallNs(mine->enqueueMonoNs)) : "") +
-                  " but its GPU stream never started it, and no call of its own holds that stream; " + peersText;
+                  ", but its GPU stream never started it, and no unfinished NCCL call of its own is ahead of it: "
+                  "something outside NCCL holds that stream (a kernel that does not finish, a wait on other work, a "
+                  "GPU fault)" + then(waitersInIt);
     return;
   }
   if (!completionKnown(m.proc)) {
@@ -1674,16 +1750,19 @@ void Analyzer::classifyRoot(const Node& n, Root* r) const {
       std::string where = "comm " + hexId(ec.id) + (ec.name.empty() ? std::string() : " (" + ec.name + ")");
       r->evidence = "its " + where + " reported " + std::string(ncclResultName(ec.lastAsyncError)) + " (" +
                     std::to_string(ec.lastAsyncError) + ")" +
-                    (ec.lastAsyncErrorMonoNs > 0 ? " at " + fmtWall(r->errorWallNs) : "") + ", state " +
+                    (ec.lastAsyncErrorMonoNs > 0 ? " at " + fmtWall(r->errorWallNs) : "") + "; communicator state: " +
                     enumName(ec.state) + "; it never issued " + call +
-                    " (hostOnly timing: whether that error holds its host is not measured); " + peersText;
+                    " (recorded with NCCLFR_TIMING=host: whether that error holds its host is not measured)" +
+                    then(waitersInIt);
       return;
     }
   }
   r->reason = Reason::kHostStall;
-  std::string held = completionKnown(m.proc) ? "it has no unfinished call on any communicator"
-                                         : "its timing mode (hostOnly) cannot tell whether a call of its own holds it";
-  r->evidence = "never issued " + call + "; " + held + "; " + peersText + (last.empty() ? "" : "; " + last);
+  std::string held = completionKnown(m.proc)
+                         ? "it has no unfinished NCCL call, so what holds it back is outside NCCL"
+                         : "its GPU progress was not measured (NCCLFR_TIMING=host), so whether a call of its own "
+                           "holds it cannot be told";
+  r->evidence = "never issued " + call + then(waitersInIt) + "; " + held + then(last);
 }
 
 size_t Analyzer::rootIndex(const Node& n) {
@@ -1742,11 +1821,15 @@ void Analyzer::classifyCycle(const std::vector<Node>& cycle) {
   Root r;
   r.node = *lead;
   r.reason = p2p ? Reason::kUnmatchedP2P : Reason::kMismatch;
+  // "rank 1 (allReduce #1283 on comm X: issued it but the GPU never started it) waits for rank 9
+  // (recv #1284 from rank 1 on comm X: never issued it), which waits for rank 1".
   std::string circle;
   for (const auto& c : cycle) {
-    if (!circle.empty()) circle += " -> ";
-    circle += refMember(groups_[c.group], groups_[c.group].members[c.member]).label + " (" + nodeText(c) + ")";
+    circle += (circle.empty() ? "" : " waits for ") + refMember(groups_[c.group], groups_[c.group].members[c.member]).label +
+              " (" + nodeText(c) + ": " + rankStateText(c.state) + ")";
   }
+  circle += ", which waits for " +
+            refMember(groups_[cycle.front().group], groups_[cycle.front().group].members[cycle.front().member]).label;
   const Member& lm = groups_[lead->group].members[lead->member];
   for (const Node* n : order) {
     const Member& o = groups_[n->group].members[n->member];
@@ -1765,22 +1848,37 @@ void Analyzer::classifyCycle(const std::vector<Node>& cycle) {
       const Member& waiter = g.members[static_cast<size_t>(g.memberOf[static_cast<size_t>(c.peer)])];
       r.p2pOp = true;
       r.p2pSeq = c.seq;
-      detail = refMember(g, waiter).label + "'s p2p #" + std::to_string(c.seq) + " with " +
-               refMember(g, lacking).label + " on " + commName(g) + " has no counterpart";
+      // The waiter issued its side; the lacking rank never issued the other.
+      std::string waiterLabel = refMember(g, waiter).label, lackingLabel = refMember(g, lacking).label;
+      std::string side = "send/recv #" + std::to_string(c.seq) + " with " + lackingLabel, counterpart = "counterpart";
+      if (waiter.proc != kNone && proc(waiter.proc).findP2P(waiter.comm, lacking.commRank, true, c.seq)) {
+        side = "send #" + std::to_string(c.seq) + " to " + lackingLabel;
+        counterpart = "matching receive";
+      } else if (waiter.proc != kNone && proc(waiter.proc).findP2P(waiter.comm, lacking.commRank, false, c.seq)) {
+        side = "recv #" + std::to_string(c.seq) + " from " + lackingLabel;
+        counterpart = "matching send";
+      }
+      detail = waiterLabel + "'s " + side + " on " + commName(g) + " has no " + counterpart;
+      if (lm.proc != kNone && lm.proc == waiter.proc) r.call = side + " on " + commName(g);
+      if (lm.proc != kNone && lm.proc == lacking.proc) r.call = nodeText(c);
       for (const auto& l : v_.p2pLeftovers) {
         if (l.comm != g.id) continue;
         bool match = (l.srcCommRank == waiter.commRank && l.dstCommRank == lacking.commRank) ||
                      (l.dstCommRank == waiter.commRank && l.srcCommRank == lacking.commRank);
         if (match) {
-          detail += " (" + l.src.label + " issued " + std::to_string(l.sends) + " sends to " + l.dst.label + ", which issued " +
-                    std::to_string(l.receives) + " receives)";
+          auto span = [](int64_t n) { return n > 0 ? " (#0 to #" + std::to_string(n - 1) + ")" : std::string(); };
+          detail += ": " + l.src.label + " issued " + plural(l.sends, "send") + " to " + l.dst.label + span(l.sends) +
+                    ", " + l.dst.label + " issued " + plural(l.receives, "receive") + " from " + l.src.label +
+                    span(l.receives);
         }
       }
       break;
     }
   }
-  r.evidence = (p2p ? "a send or receive without counterpart" : "calls issued in a different order") +
-               (detail.empty() ? std::string() : ": " + detail) + "; these ranks wait on each other in a circle: " + circle;
+  r.evidence = (detail.empty() ? std::string(p2p ? "a send or receive without counterpart"
+                                                  : "the ranks issued their calls in a different order")
+                               : detail) +
+               "; the ranks wait on each other in a circle: " + circle;
   r.chain = cycle;
   roots_.push_back(std::move(r));
   for (const auto& c : cycle) rootOf_[c] = roots_.size() - 1;
@@ -1956,7 +2054,8 @@ void Analyzer::followChains() {
     if (!g.stalled || g.frontier < 0) continue;  // only a collective every rank issued is the transport's
     // Calls that differ in content at or before the frontier explain why it never completes.
     if (g.mismatchSeq >= 0 && g.mismatchSeq <= g.frontier) continue;
-    const std::string call = nodeText({gi, 0, RankState::kStarted, false, g.frontier, -1, -1});
+    const Node frontierNode{gi, 0, RankState::kStarted, false, g.frontier, -1, -1};
+    const std::string call = nodeText(frontierNode), callHere = callText(frontierNode);
     // Ranks whose start of it was not measured: it may wait on their GPU as well.
     std::string unsure;
     size_t nUnsure = 0;
@@ -1969,9 +2068,11 @@ void Analyzer::followChains() {
       }
     }
     if (nUnsure > 4) unsure += " and " + std::to_string(nUnsure - 4) + " more";
-    const std::string state = nUnsure == 0 ? "every rank started " + call + " and none completed it"
-                                           : "every rank issued " + call + " and none completed it";
-    const std::string where = nUnsure == 0 ? "stuck in the transport"
+    // `state` names the communicator (a suspect's evidence stands alone); `stateHere` follows it.
+    const std::string verb = nUnsure == 0 ? "every rank started " : "every rank issued ";
+    const std::string state = verb + call + " and none completed it";
+    const std::string stateHere = verb + callHere + " and none completed it";
+    const std::string where = nUnsure == 0 ? "stuck in the transport (the network, NVLink or NCCL's proxy thread)"
                                            : "stuck in the transport, or on the GPU of a rank whose start of it was "
                                              "not measured: " + unsure;
     bool any = false;
@@ -1991,15 +2092,14 @@ void Analyzer::followChains() {
       if (code == 0 && e) code = e->result;
       s.errorCode = code;
       s.errorWallNs = proc(m.proc).wallNs(c.lastAsyncErrorMonoNs);
-      s.evidence = state + " (" + where + "); this rank's communicator reported " + ncclResultName(code) + " (" +
-                   std::to_string(code) + "), state " + enumName(c.state);
+      s.evidence = state + ": " + where + "; on this rank the communicator reported " + ncclResultName(code) + " (" +
+                   std::to_string(code) + "); communicator state: " + enumName(c.state);
       s.blocking = static_cast<int64_t>(g.present) - 1;  // its peers, all in the call
-      extra_.push_back(std::move(s));
+      extra_.push_back({std::move(s), ""});
     }
     if (nUnsure > 0) transportUnsure_.insert(gi);
     if (!any) {
-      v_.notes.push_back(commName(g) + ": " + state + ": " + where +
-                         (nUnsure == 0 ? " (network, NVLink, a peer's proxy)" : "") + "; no rank reported an error");
+      v_.notes.push_back(commName(g) + ": " + stateHere + ": " + where + "; no rank reported an error");
     }
   }
   // Send/recv pairs a chain ended in: both sides started, neither completed (the verdict's p2p_stuck).
@@ -2029,13 +2129,14 @@ void Analyzer::followChains() {
       s.reason = Reason::kError;
       s.errorCode = c.lastAsyncError;
       s.errorWallNs = proc(m->proc).wallNs(c.lastAsyncErrorMonoNs);
-      s.evidence = "send/recv #" + std::to_string(sp.p2pSeq) + " from " + x.src.label + " to " + x.dst.label + " on " +
-                   commName(g) + ": both sides started it and neither completed it (stuck in the transport); this "
-                   "rank's communicator reported " + ncclResultName(c.lastAsyncError) + " (" +
-                   std::to_string(c.lastAsyncError) + "), state " + enumName(c.state);
+      s.evidence = "send #" + std::to_string(sp.p2pSeq) + " from " + x.src.label + " to " + x.dst.label + " on " +
+                   commName(g) + " and its matching recv: both sides started them and neither completed (stuck in "
+                   "the transport); on this rank the communicator reported " + ncclResultName(c.lastAsyncError) +
+                   " (" + std::to_string(c.lastAsyncError) + "); communicator state: " + enumName(c.state);
       s.with.push_back(ref((m == &src ? dst : src).proc));
       s.blocking = 1;  // the other side
-      extra_.push_back(std::move(s));
+      extra_.push_back({std::move(s), "send #" + std::to_string(sp.p2pSeq) + " from " + x.src.label + " to " +
+                                          x.dst.label + " on " + commName(g)});
     }
   }
   // Chains that end where GPU progress was not measured: said, not guessed.
@@ -2071,14 +2172,16 @@ void Analyzer::collectOtherSuspects() {
     s.who = ref(p);
     s.reason = Reason::kDied;
     s.evidence = "the process died (" + salvageText(d) + ")";
+    std::string call;
     if (const EntryView* e = d.newest()) {
       s.comm = d.comms[e->comm].id;
       s.commRank = d.comms[e->comm].rank;
       s.seq = e->isP2P() ? e->p2pSeq : e->seq;
       s.op = enumName(e->op);
-      s.evidence += "; its last call was " + describeEntry(p, *e) + " (" + enumName(e->state) + ")";
+      call = describeEntry(p, *e);
+      s.evidence += "; its last call was " + call + " (" + entryStateText(p, *e) + ")";
     }
-    extra_.push_back(std::move(s));
+    extra_.push_back({std::move(s), std::move(call)});
   }
 }
 
@@ -2179,7 +2282,7 @@ void Analyzer::finish() {
       keep[k] = ri;
     }
   }
-  std::vector<Suspect> all;
+  std::vector<Finding> all;
   for (size_t k = 0; k < keep.size(); ++k) {
     const Root& r = roots_[keep[k]];
     const Group& g = groups_[r.node.group];
@@ -2212,17 +2315,20 @@ void Analyzer::finish() {
         s.chain.push_back(link(n, it != whyOf_.end() ? it->second : std::string()));
       }
     }
-    all.push_back(std::move(s));
+    all.push_back({std::move(s), !r.call.empty() ? r.call : r.node.p2p ? nodeText(r.node) : std::string()});
   }
   // A mismatch found by content and the same rank found by a cycle: keep one.
-  for (auto& s : extra_) {
+  for (auto& f : extra_) {
+    const Suspect& s = f.suspect;
     bool dup = false;
     for (const auto& a : all) {
-      dup = dup || (a.who.label == s.who.label && a.reason == s.reason && a.comm == s.comm);
+      dup = dup || (a.suspect.who.label == s.who.label && a.suspect.reason == s.reason && a.suspect.comm == s.comm);
     }
-    if (!dup) all.push_back(std::move(s));
+    if (!dup) all.push_back(std::move(f));
   }
-  std::stable_sort(all.begin(), all.end(), [](const Suspect& a, const Suspect& b) {
+  std::stable_sort(all.begin(), all.end(), [](const Finding& fa, const Finding& fb) {
+    const Suspect& a = fa.suspect;
+    const Suspect& b = fb.suspect;
     int pa = priority(a.reason) + (a.fromSalvage ? 3 : 0), pb = priority(b.reason) + (b.fromSalvage ? 3 : 0);
     if (pa != pb) return pa < pb;
     if (a.reason == Reason::kError) {
@@ -2234,9 +2340,10 @@ void Analyzer::finish() {
     if (a.who.rank != b.who.rank) return static_cast<uint32_t>(a.who.rank) < static_cast<uint32_t>(b.who.rank);
     return a.who.label < b.who.label;
   });
-  v_.suspects = std::move(all);
+  for (auto& f : all) v_.suspects.push_back(std::move(f.suspect));
 
   // Per-communicator reports.
+  std::vector<std::string> hostOnlyComms;  // communicators where only enqueue counts are known
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     const Group& g = groups_[gi];
     CommReport c;
@@ -2277,24 +2384,37 @@ void Analyzer::finish() {
         c.ranks.push_back(std::move(r));
       }
     }
+    // The communicator's own summary: its id and name stand beside it wherever it is shown.
+    const Node frontierNode{gi, 0, RankState::kStarted, false, g.frontier, -1, -1};
     if (g.stalled) {
       std::map<RankState, size_t> counts;
       for (const auto& m : g.members) ++counts[m.state];
       std::string parts;
-      for (auto [st, n] : counts) parts += (parts.empty() ? "" : ", ") + std::to_string(n) + " " + rankStateName(st);
-      c.summary = "stalled at " + nodeText({gi, 0, RankState::kStarted, false, g.frontier, -1, -1}) + ": " + parts;
+      for (auto [st, n] : counts) parts += (parts.empty() ? "" : "; ") + std::to_string(n) + " " + rankStateText(st);
+      c.summary = "stalled at " + callText(frontierNode) + ": " + parts;
     } else if (inFlight_.count(gi)) {
-      c.summary = nodeText({gi, 0, RankState::kStarted, false, g.frontier, -1, -1}) +
-                  " was in flight at the snapshot (not completed on every rank yet)";
+      c.summary = callText(frontierNode) + " was in flight at the snapshot (not completed on every rank yet)";
     } else if (g.frontierUnknown) {
-      c.summary = "every rank issued up to seq " + std::to_string(commOf(g.members[0].proc != kNone ? g.members[0] : g.members.back()).lastEnqueuedSeq) +
-                  "; completion not measured (hostOnly timing), so a stall after that cannot be located";
-      v_.notes.push_back(commName(g) + ": " + c.summary);
+      int64_t upTo = commOf(g.members[0].proc != kNone ? g.members[0] : g.members.back()).lastEnqueuedSeq;
+      c.summary = "every rank issued the same collectives, up to #" + std::to_string(upTo) +
+                  "; GPU completion not measured (NCCLFR_TIMING=host), so a stall after that cannot be located";
+      hostOnlyComms.push_back(commName(g) + " up to #" + std::to_string(upTo));
     } else {
-      c.summary = "every call completed on every rank with a dump";
+      bool issued = false;
+      for (const auto& m : g.members) issued = issued || (m.proc != kNone && commOf(m).lastEnqueuedSeq >= 0);
+      c.summary = issued ? "every call completed on every rank with a dump" : "no collective was issued on it";
     }
-    if (g.mismatchSeq >= 0) c.summary += "; calls differ from seq " + std::to_string(g.mismatchSeq);
+    if (g.mismatchSeq >= 0) c.summary += "; the ranks' calls differ from #" + std::to_string(g.mismatchSeq) + " on";
     v_.comms.push_back(std::move(c));
+  }
+  if (!hostOnlyComms.empty()) {
+    std::string list;
+    for (size_t k = 0; k < hostOnlyComms.size() && k < 4; ++k) list += (k ? ", " : "") + hostOnlyComms[k];
+    if (hostOnlyComms.size() > 4) list += " and " + std::to_string(hostOnlyComms.size() - 4) + " more";
+    v_.notes.push_back("on " + plural(static_cast<int64_t>(hostOnlyComms.size()), "communicator") +
+                       " every rank issued the same collectives (" + list +
+                       "); GPU completion was not measured (NCCLFR_TIMING=host), so a stall after those calls cannot "
+                       "be located");
   }
   // Where the suspects are first, then the other stalled communicators.
   std::set<uint64_t> suspectComms;
@@ -2338,37 +2458,50 @@ void Analyzer::finish() {
   if (!v_.suspects.empty()) {
     const auto& s = v_.suspects[0];
     sum = s.who.label + ": " + reasonName(s.reason);
-    if (!s.op.empty() && s.seq >= 0) sum += " in " + s.op + " #" + std::to_string(s.seq);
-    if (s.comm != 0) sum += " on comm " + hexId(s.comm);
-    if (!s.with.empty()) {
+    std::string call = all[0].call;
+    if (call.empty()) {
+      if (!s.op.empty() && s.seq >= 0) call = s.op + " #" + std::to_string(s.seq);
+      if (s.comm != 0) {
+        auto it = groupById_.find(s.comm);
+        call += (call.empty() ? "" : " ") + std::string("on ") +
+                (it != groupById_.end() ? commName(groups_[it->second]) : "comm " + hexId(s.comm));
+      }
+    }
+    if (!call.empty()) sum += (call.rfind("on ", 0) == 0 ? " " : " in ") + call;
+    // The others named with it, unless the call already names its one peer.
+    bool named = s.with.size() == 1 && call.find(" " + s.with[0].label + " on ") != std::string::npos;
+    if (!s.with.empty() && !named) {
       sum += " (with ";
       for (size_t k = 0; k < s.with.size() && k < 3; ++k) sum += (k ? ", " : "") + s.with[k].label;
+      if (s.with.size() > 3) sum += " and " + std::to_string(s.with.size() - 3) + " more";
       sum += ")";
     }
   } else if (stalled) {
     size_t places = 0;
-    std::string at;
+    std::string at, how;
     bool unsure = false;
     for (size_t gi : transportGroups_) {
       if (!groups_[gi].stalled || groups_[gi].frontier < 0) continue;
       if (places++ == 0) {
         at = nodeText({gi, 0, RankState::kStarted, false, groups_[gi].frontier, -1, -1});
+        how = "every rank started it, none completed it";
         unsure = transportUnsure_.count(gi) > 0;
       }
     }
     for (const auto& x : v_.p2pStuck) {
       if (places++ == 0) {
-        at = "send/recv #" + std::to_string(x.p2pSeq) + " from " + x.src.label + " to " + x.dst.label + " on comm " +
-             hexId(x.comm);
+        auto it = groupById_.find(x.comm);
+        at = "send #" + std::to_string(x.p2pSeq) + " from " + x.src.label + " to " + x.dst.label + " on " +
+             (it != groupById_.end() ? commName(groups_[it->second]) : "comm " + hexId(x.comm));
+        how = "it and its matching recv both started, neither completed";
       }
     }
+    std::string more = places > 1 ? " (and " + std::to_string(places - 1) + " more like it)" : "";
     if (places > 0 && unsure) {
       sum = "stalled, and no rank is known to be behind: " + at + " is stuck in the transport or on the GPU of a rank "
-            "whose start of it was not measured";
-      if (places > 1) sum += " (and " + std::to_string(places - 1) + " more stalls)";
+            "whose start of it was not measured" + more;
     } else if (places > 0) {
-      sum = "stalled, and no rank is behind: stuck in the transport at " + at;
-      if (places > 1) sum += " (and " + std::to_string(places - 1) + " more)";
+      sum = "stalled, and no rank is behind: " + at + " is stuck in the transport (" + how + ")" + more;
     } else if (!unknownEnds_.empty()) {
       sum = "stalled, and no rank is known to be behind: where the GPU progress was not measured, it cannot be told "
             "(see the notes)";
@@ -2385,7 +2518,7 @@ void Analyzer::finish() {
                                                                         : "an abort";
     sum = std::string("the dumps were written because of ") + why + " (" + alarm->label() +
           (alarm->detail.empty() ? std::string() : ": " + alarm->detail) +
-          "), but every rank issued the same calls and GPU completion was not measured (NCCLFR_TIMING=host): "
+          "), but every rank issued the same collectives and GPU completion was not measured (NCCLFR_TIMING=host): "
           "the cause cannot be told from host-only recording";
   } else if (hostOnly) {
     sum = "every call was issued and matched (GPU completion not measured: NCCLFR_TIMING=host)";
@@ -2394,9 +2527,10 @@ void Analyzer::finish() {
   }
   if (v_.status == Status::kIncomplete) {
     std::string lost;
-    if (!job_.unreadable.empty()) lost = std::to_string(job_.unreadable.size()) + " unreadable dump(s)";
+    if (!job_.unreadable.empty()) lost = plural(static_cast<int64_t>(job_.unreadable.size()), "unreadable dump");
     if (!v_.missingRanks.empty()) {
-      lost += (lost.empty() ? "" : ", ") + std::to_string(v_.missingRanks.size()) + " rank(s) without a dump";
+      lost += (lost.empty() ? "" : ", ") + plural(static_cast<int64_t>(v_.missingRanks.size()), "rank") +
+              " without a dump";
     }
     sum += " (incomplete: " + lost + ")";
   }
@@ -2419,12 +2553,14 @@ Verdict Analyzer::run() {
     noStart += d.startKnown() ? 0 : 1;
   }
   if (noCompletion > 0) {
-    v_.notes.push_back(std::to_string(noCompletion) +
-                       " process(es) recorded with NCCLFR_TIMING=host (hostOnly): GPU completion is not known for them");
+    v_.notes.push_back(plural(static_cast<int64_t>(noCompletion), "process", "processes") +
+                       " recorded with NCCLFR_TIMING=host (hostOnly): GPU completion is not known for " +
+                       (noCompletion == 1 ? "it" : "them"));
   } else if (noStart > 0) {
-    v_.notes.push_back(std::to_string(noStart) +
-                       " process(es) recorded with NCCLFR_TIMING=end (endOnly): whether a call started on the GPU is not "
-                       "known for them (queued and stuck in the transport look the same)");
+    v_.notes.push_back(plural(static_cast<int64_t>(noStart), "process", "processes") +
+                       " recorded with NCCLFR_TIMING=end (endOnly): whether a call started on the GPU is not known for " +
+                       (noStart == 1 ? "it" : "them") +
+                       " (a call queued behind other GPU work and one stuck in the transport look the same)");
   }
   buildGroups();
   checkMeasured();

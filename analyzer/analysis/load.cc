@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "ncclfr/dump_file.h"
+#include "wording.h"
 
 namespace ncclfr::analysis {
 namespace fs = std::filesystem;
@@ -649,10 +650,10 @@ bool selectJob(LoadedDumps&& loaded, const SelectOptions& options, Job* job, std
     });
   }
   if (setAside > 0) {
-    job->notes.push_back(std::to_string(setAside) + " dump(s) of other incidents set aside");
+    job->notes.push_back(plural(static_cast<int64_t>(setAside), "dump") + " of other incidents set aside");
   }
   if (otherJobs > 0) {
-    job->notes.push_back(std::to_string(otherJobs) + " dump(s) of other jobs set aside");
+    job->notes.push_back(plural(static_cast<int64_t>(otherJobs), "dump") + " of other jobs set aside");
   }
   std::sort(job->processes.begin(), job->processes.end(), [](const ProcessDump& a, const ProcessDump& b) {
     bool ar = a.globalRank >= 0, br = b.globalRank >= 0;

@@ -4,6 +4,9 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <unordered_map>
+
+#include "wording.h"
 
 namespace ncclfr::analysis {
 
@@ -155,6 +158,16 @@ std::string verdictJsonText(const Verdict& v, int indent) {
 std::string renderText(const Verdict& v, bool verbose) {
   std::string out;
   auto line = [&](const std::string& s) { out += s + "\n"; };
+  // Communicators by id and name ("comm 0x... (tp)"), as the verdict's sentences name them.
+  std::unordered_map<uint64_t, std::string> names;
+  for (const auto& c : v.comms) names.emplace(c.id, c.name);
+  auto commText = [&](uint64_t id) {
+    std::string s = "comm " + hexId(id);
+    auto it = names.find(id);
+    if (it != names.end() && !it->second.empty()) s += " (" + it->second + ")";
+    return s;
+  };
+
   std::string head = "ncclfr: ";
   std::string st = statusName(v.status);
   for (auto& ch : st) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
@@ -162,9 +175,25 @@ std::string renderText(const Verdict& v, bool verbose) {
   line(head);
   std::string ctx = "  job " + (v.jobId.empty() ? std::string("(no job id)") : v.jobId);
   if (!v.incidentId.empty()) ctx += ", incident " + v.incidentId;
-  ctx += ", " + std::to_string(v.ranksFound) + " process(es) with a dump";
-  if (v.ranksExpected >= 0) ctx += " of " + std::to_string(v.ranksExpected) + " ranks";
+  if (v.ranksExpected >= 0 && v.ranksFound <= v.ranksExpected) {
+    ctx += ": " + std::to_string(v.ranksFound) + " of " + plural(v.ranksExpected, "rank") +
+           (v.ranksFound == 1 ? " has" : " have") + " a dump";
+  } else {
+    ctx += ": " + plural(v.ranksFound, "process", "processes") + " with a dump";
+    if (v.ranksExpected >= 0) ctx += " (the dumps say the job has " + plural(v.ranksExpected, "rank") + ")";
+  }
   line(ctx);
+
+  size_t stalled = 0;
+  for (const auto& c : v.comms) stalled += c.stalled ? 1 : 0;
+  // How to read the numbers, once, wherever the report below uses them.
+  bool numbered = !v.suspects.empty() || stalled > 0 || !v.p2pLeftovers.empty() || !v.p2pStuck.empty();
+  for (const auto& n : v.notes) numbered = numbered || n.find(" #") != std::string::npos;
+  if (numbered) {
+    line("  (rank N: a global rank; comm rank N: a rank's number inside one communicator; #N: a 0-based sequence");
+    line("  number as in the dumps and --json, counting a communicator's collectives, or one rank's sends to, or");
+    line("  receives from, one peer on it)");
+  }
 
   if (!v.suspects.empty()) {
     line("");
@@ -177,32 +206,48 @@ std::string renderText(const Verdict& v, bool verbose) {
       }
       ++shown;
       std::string who = s.who.label;
-      if (!s.who.host.empty()) who += " (" + s.who.host + " pid " + std::to_string(s.who.pid) + ")";
+      if (!s.who.host.empty()) who += " (" + s.who.host + ", pid " + std::to_string(s.who.pid) + ")";
       std::string where;
-      if (!s.op.empty() && s.seq >= 0) where = s.op + " #" + std::to_string(s.seq);
-      if (s.comm != 0) where += (where.empty() ? "" : " ") + std::string("on comm ") + hexId(s.comm);
-      if (s.commRank >= 0 && s.comm != 0) where += " rank " + std::to_string(s.commRank);
-      line("  " + std::to_string(shown) + ". " + who + ": " + reasonName(s.reason) + (where.empty() ? "" : ", " + where));
+      if (!s.op.empty() && s.seq >= 0) {
+        where = s.op + " #" + std::to_string(s.seq);
+        if (s.op == "send/recv" && s.with.size() == 1) where += " with " + s.with[0].label;
+      }
+      if (s.comm != 0) {
+        where += (where.empty() ? "on " : " on ") + commText(s.comm);
+        // A label like "comm 0x... rank 3" (no dump, global rank unknown) already says it.
+        bool labelSaysIt = s.who.rank < 0 && s.who.host.empty();
+        if (s.commRank >= 0 && !labelSaysIt) where += ", where it is comm rank " + std::to_string(s.commRank);
+      }
+      std::string reason = reasonName(s.reason);
+      line("  " + std::to_string(shown) + ". " + who + ": " + reason +
+           (where.empty() ? "" : (where.rfind("on ", 0) == 0 ? " " : " in ") + where));
       line("     " + s.evidence);
       if (!s.with.empty()) {
         std::string w;
         for (size_t k = 0; k < s.with.size(); ++k) w += (k ? ", " : "") + s.with[k].label;
         line("     together with: " + w);
       }
-      if (s.blocking > 0) line("     holds up " + std::to_string(s.blocking) + " rank-communicator pairs");
+      if (s.blocking == 1) {
+        line("     holds up 1 call another rank waits in");
+      } else if (s.blocking > 1) {
+        line("     holds up " + std::to_string(s.blocking) + " calls other ranks wait in (one per rank and communicator)");
+      }
       if (!s.chain.empty()) {
-        line("     chain:");
+        line("     chain (each waits for the next):");
         for (const auto& l : s.chain) {
-          std::string t = "       " + l.who.label + " on comm " + hexId(l.comm) + " (" + rankStateName(l.state) + ")";
-          if (!l.why.empty()) t += ": " + l.why;
+          std::string t = "       " + l.who.label + " on " + commText(l.comm);
+          if (!l.why.empty()) {
+            t += ": " + l.why;
+          } else {
+            if (!l.op.empty() && l.seq >= 0) t += ", " + l.op + " #" + std::to_string(l.seq);
+            t += std::string(": ") + rankStateText(l.state);
+          }
           line(t);
         }
       }
     }
   }
 
-  size_t stalled = 0;
-  for (const auto& c : v.comms) stalled += c.stalled ? 1 : 0;
   if (stalled > 0 || verbose) {
     line("");
     line("Communicators: " + std::to_string(stalled) + " of " + std::to_string(v.comms.size()) + " stalled");
@@ -214,9 +259,8 @@ std::string renderText(const Verdict& v, bool verbose) {
         break;
       }
       ++shown;
-      std::string name = "  comm " + hexId(c.id) + (c.name.empty() ? "" : " " + c.name) + " (" +
-                         std::to_string(c.size) + " ranks): " + c.summary;
-      line(name);
+      line("  comm " + hexId(c.id) + " (" + (c.name.empty() ? "" : c.name + ", ") + plural(c.size, "rank") +
+           "): " + c.summary);
       if (c.stalled) {
         std::string behind;
         size_t n = 0;
@@ -225,37 +269,39 @@ std::string renderText(const Verdict& v, bool verbose) {
               r.state == RankState::kUnknown) {
             continue;
           }
-          if (n++ < 8) behind += (behind.empty() ? "" : ", ") + r.who.label + " " + rankStateName(r.state);
+          if (n++ < 8) behind += (behind.empty() ? "" : ", ") + r.who.label + " (" + rankStateText(r.state) + ")";
         }
         if (n > 8) behind += ", and " + std::to_string(n - 8) + " more";
         if (!behind.empty()) line("    behind: " + behind);
       }
     }
   }
+  auto upTo = [](int64_t n) { return n > 0 ? " (#0 to #" + std::to_string(n - 1) + ")" : std::string(); };
   if (!v.p2pLeftovers.empty()) {
     line("");
-    line("Point-to-point calls without counterpart (so far):");
+    line("Sends and receives that do not pair up (a call without counterpart, or a counterpart not issued yet):");
     size_t n = 0;
     for (const auto& l : v.p2pLeftovers) {
       if (!verbose && n++ == 8) {
-        line("  ...");
+        line("  ... (--verbose lists them all)");
         break;
       }
-      line("  comm " + hexId(l.comm) + ": " + l.src.label + " -> " + l.dst.label + ": " + std::to_string(l.sends) +
-           " sends, " + std::to_string(l.receives) + " receives");
+      line("  " + commText(l.comm) + ": " + l.src.label + " issued " + plural(l.sends, "send") + " to " + l.dst.label +
+           upTo(l.sends) + ", " + l.dst.label + " issued " + plural(l.receives, "receive") + " from " + l.src.label +
+           upTo(l.receives));
     }
   }
   if (!v.p2pStuck.empty()) {
     line("");
-    line("Point-to-point calls stuck in the transport (both sides started, neither completed):");
+    line("Sends and receives stuck in the transport (both sides started, neither completed):");
     size_t n = 0;
     for (const auto& x : v.p2pStuck) {
       if (!verbose && n++ == 8) {
-        line("  ...");
+        line("  ... (--verbose lists them all)");
         break;
       }
-      line("  comm " + hexId(x.comm) + ": send/recv #" + std::to_string(x.p2pSeq) + " " + x.src.label + " -> " +
-           x.dst.label);
+      line("  " + commText(x.comm) + ": send #" + std::to_string(x.p2pSeq) + " from " + x.src.label + " to " +
+           x.dst.label + " and its matching recv");
     }
   }
   if (!v.unreadable.empty()) {
@@ -276,7 +322,7 @@ std::string renderText(const Verdict& v, bool verbose) {
     size_t n = 0;
     for (const auto& s : v.notes) {
       if (!verbose && n++ == 12) {
-        line("  ... (" + std::to_string(v.notes.size()) + " notes; --verbose)");
+        line("  ... (" + std::to_string(v.notes.size()) + " notes in all; --verbose lists them)");
         break;
       }
       line("  " + s);
