@@ -70,6 +70,7 @@ Comm* newComm(int cudaDev, const CommConfig& config) {
 }
 
 ncclResult_t joinSegment(Comm* comm, const std::string& name, int nranks, int rank, uint64_t commHash) {
+  if (comm->abortFlag.load()) return ncclInternalError;  // aborted before it started: never joins
   Segment* seg = nullptr;
   if (ncclResult_t r = Segment::open(name, nranks, &seg); r != ncclSuccess) return r;
   RankSlot* me = seg->slot(rank);
@@ -253,6 +254,10 @@ void stopInflight(Comm* comm) {
 }
 
 void setAsyncError(Comm* comm, ncclResult_t r) { comm->asyncError.store(r); }
+
+void initDone(Comm* comm) {
+  if (comm->initPending.exchange(0) != 0) futexWakeAll(&comm->initPending);
+}
 
 void joinJob(Comm* comm, bool wait) {
   std::lock_guard<std::mutex> lock(comm->jobMu);

@@ -55,6 +55,10 @@ struct Comm {
   std::atomic<bool> revoked{false};
   bool finalizeCalled = false;
   std::atomic<bool> initialized{false};  // set once the rendezvous completed: seg, rank, peers are valid
+  // 1 while a blocking initialisation of this comm runs on a program thread (until it has returned,
+  // cleanup included): ncclCommAbort from another thread waits for it (a futex word), as NCCL joins
+  // the init before tearing the communicator down. A non-blocking one is the `job` below.
+  std::atomic<uint32_t> initPending{0};
 
   // Batches are numbered at launch; batch k runs once batches 0..k-1 have finished, whatever
   // streams they were launched on, because NCCL serialises a communicator's kernels.
@@ -93,6 +97,14 @@ struct Comm {
 };
 
 Comm* newComm(int cudaDev, const CommConfig& config);
+
+// Stores a handle into the program's ncclComm_t. NCCL sets it before the rendezvous, so another
+// thread may read it to abort a waiting initialisation: the store is atomic, like NCCL's for a child.
+inline void publishComm(ncclComm_t* out, Comm* c) {
+  __atomic_store_n(out, reinterpret_cast<ncclComm_t>(c), __ATOMIC_RELEASE);
+}
+// Ends a blocking initialisation's initPending and wakes an abort waiting for it.
+void initDone(Comm* comm);
 
 // Rendezvous in the segment `name` as `rank` of `nranks`. Blocks until every rank has joined (or
 // the comm is aborted, or a rank that had joined dies). On success the comm is registered with the

@@ -212,10 +212,13 @@ ncclResult_t runInits(std::vector<PendingInit>& inits) {
     for (auto& t : threads) t.join();
   }
   for (size_t i = 0; i < blocking.size(); ++i) {
-    if (results[i] == ncclSuccess) continue;
-    if (blocking[i]->out != nullptr) *blocking[i]->out = nullptr;
-    if (blocking[i]->created != nullptr) blocking[i]->created->unref();
-    if (ret == ncclSuccess || ret == ncclInProgress) ret = results[i];
+    Comm* created = blocking[i]->created;
+    if (results[i] != ncclSuccess) {
+      if (blocking[i]->out != nullptr) publishComm(blocking[i]->out, nullptr);
+      if (created != nullptr) created->unref();
+      if (ret == ncclSuccess || ret == ncclInProgress) ret = results[i];
+    }
+    if (created != nullptr) initDone(created);  // the object outlives unref (see Comm)
   }
   return ret;
 }
@@ -244,6 +247,11 @@ ncclResult_t appendOp(Comm* comm, const Task& task) {
 
 void appendInit(PendingInit init) { tlsGroup.inits.push_back(std::move(init)); }
 
+bool initDeferredHere(const Comm* comm) {
+  return std::any_of(tlsGroup.inits.begin(), tlsGroup.inits.end(),
+                     [comm](const PendingInit& in) { return in.created == comm; });
+}
+
 ncclResult_t groupEnd(ncclSimInfo_t* simInfo, bool simulate) {
   GroupState& g = tlsGroup;
   if (g.depth == 0) {
@@ -270,8 +278,11 @@ ncclResult_t groupEnd(ncclSimInfo_t* simInfo, bool simulate) {
   if (error != ncclSuccess || simulate) {
     // The group is atomic: nothing in it runs. Communicators created in it are freed.
     for (PendingInit& in : inits) {
-      if (in.out != nullptr) *in.out = nullptr;
-      if (in.created != nullptr) in.created->unref();
+      if (in.out != nullptr) publishComm(in.out, nullptr);
+      if (in.created != nullptr) {
+        in.created->unref();
+        initDone(in.created);
+      }
     }
     if (error == ncclSuccess && simInfo != nullptr) {
       // There is no interconnect to model: report the time as unknown-but-small, never negative.

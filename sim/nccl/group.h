@@ -29,5 +29,7 @@ int groupDepth();
 ncclResult_t groupError(ncclResult_t r);
 ncclResult_t appendOp(Comm* comm, const Task& task);
 void appendInit(PendingInit init);
+// Whether `comm`'s creation is still deferred in this thread's open group (it has not started).
+bool initDeferredHere(const Comm* comm);
 
 }  // namespace ncclfr::sim::nccl

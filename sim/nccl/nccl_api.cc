@@ -151,7 +151,7 @@ ncclResult_t initRankDev(ncclComm_t* newcomm, int nranks, const ncclUniqueId& id
     SIM_WARN(cudaDev, "CommInitRank : newcomm argument is NULL");
     return groupError(ncclInvalidArgument);
   }
-  *newcomm = nullptr;
+  publishComm(newcomm, nullptr);
   if (nranks < 1 || rank < 0 || rank >= nranks) {
     SIM_WARN(cudaDev, "Invalid rank requested : %d/%d", rank, nranks);
     return groupError(ncclInvalidArgument);
@@ -164,7 +164,8 @@ ncclResult_t initRankDev(ncclComm_t* newcomm, int nranks, const ncclUniqueId& id
     return groupError(ncclInvalidArgument);
   }
   Comm* c = newComm(cudaDev, cfg);
-  *newcomm = reinterpret_cast<ncclComm_t>(c);
+  if (cfg.blocking != 0) c->initPending.store(1);
+  publishComm(newcomm, c);
   const uint64_t hash = getHash(id.internal, NCCL_UNIQUE_ID_BYTES);
   PendingInit in;
   in.created = c;
@@ -444,6 +445,12 @@ NCCL_SIM_API(ncclResult_t, ncclCommAbort, ncclComm_t comm) {
   c->aborted.store(true);
   c->abortFlag.store(true);
   joinJob(c, true);  // an initialisation in progress notices the abort within a second
+  // So does a blocking one waiting on another thread, which uses the comm and its segment until it
+  // returns: wait for that, or the unref below would unmap the segment under it. (One still deferred
+  // in this thread's open group has not started, and finds the abort flag when it does.)
+  if (!initDeferredHere(c)) {
+    for (uint32_t v; (v = c->initPending.load()) != 0;) ncclfr::sim::futexWait(&c->initPending, v, 100);
+  }
   if (c->initialized.load()) {
     c->mySlot()->state.store(kSlotAborted);
     // Everything stuck on the communicator's streams returns now; work queued behind other work

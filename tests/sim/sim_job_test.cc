@@ -182,6 +182,22 @@ TEST_CASE("a dead peer shows as ncclRemoteError within seconds and the survivors
   CHECK(count(job.output, "async error remote process exited") == 2);
 }
 
+TEST_CASE("a rank that dies after joining the rendezvous fails the others' ncclCommInitRank with ncclRemoteError") {
+  TempDir dir;
+  Job job = run(simrun(3, {"--no-kill-on-failure", "--", NCCLFR_SIM_WORKER, "init-peer-death"}), {}, dir);
+  INFO(job.output);
+  CHECK(job.exitCode == 128 + SIGKILL);  // the rank that died; the others exited 0, not hung
+  CHECK(count(job.output, "init-peer-death passed") == 2);
+  CHECK(count(job.output, "init with a peer that died returned remote process exited") == 2);
+}
+
+TEST_CASE("ncclCommAbort ends an initialisation waiting for a rank that never comes, blocking or not") {
+  TempDir dir;
+  Job job = run(simrun(2, {"--", NCCLFR_SIM_WORKER, "init-abort"}), {}, dir);
+  expectPassed(job, "init-abort", 2);
+  CHECK(count(job.output, "blocking init aborted from another thread returned internal error") == 2);
+}
+
 TEST_CASE("mismatched collectives never complete and each rank logs one NCCL WARN line") {
   for (const char* what : {"count", "type", "op"}) {
     TempDir dir;

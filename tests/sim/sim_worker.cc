@@ -6,8 +6,11 @@
 #include <nccl.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -20,6 +23,7 @@
 #include <vector>
 
 #include "sim/nccl/reduce.h"
+#include "sim/nccl/segment.h"
 #include "uid_exchange.h"
 
 namespace {
@@ -561,6 +565,131 @@ int mismatch(const std::string& what) {
   return finish("mismatch");
 }
 
+// ---- initialisation that cannot complete ---------------------------------------------------
+
+// Whether `rank` has joined the rendezvous of `id`, read from sim/'s shared-memory segment (its name
+// is in the id). The API cannot tell: a rank that has joined waits inside ncclCommInitRank exactly
+// like one that has not got that far, and the scenarios below must act in between.
+bool joinedRendezvous(const ncclUniqueId& id, int rank) {
+  simn::UniqueIdPayload p;
+  std::memcpy(&p, id.internal, sizeof p);
+  p.name[sizeof p.name - 1] = '\0';
+  int fd = ::shm_open(p.name, O_RDONLY, 0);
+  if (fd < 0) return false;
+  bool joined = false;
+  void* head = ::mmap(nullptr, simn::kHeaderBytes, PROT_READ, MAP_SHARED, fd, 0);
+  if (head != MAP_FAILED) {
+    const auto* hdr = static_cast<const simn::SegmentHeader*>(head);
+    if (hdr->layoutState.load() == 2 && rank < static_cast<int>(hdr->nranks)) {
+      const size_t bytes = hdr->slotsOffset + static_cast<size_t>(rank + 1) * sizeof(simn::RankSlot);
+      void* all = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
+      if (all != MAP_FAILED) {
+        const auto* slots = reinterpret_cast<const simn::RankSlot*>(static_cast<const uint8_t*>(all) + hdr->slotsOffset);
+        joined = slots[rank].state.load() == simn::kSlotJoined;
+        ::munmap(all, bytes);
+      }
+    }
+    ::munmap(head, simn::kHeaderBytes);
+  }
+  ::close(fd);
+  return joined;
+}
+
+bool waitJoined(const ncclUniqueId& id, int rank, std::chrono::seconds limit = 120s) {
+  auto until = Clock::now() + limit;
+  while (Clock::now() < until) {
+    if (joinedRendezvous(id, rank)) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  std::fprintf(stderr, "rank %d: rank %d never joined the rendezvous\n", gRank, rank);
+  return false;
+}
+
+// Every rank marks `name.<rank>` and waits for the others' marks.
+void barrier(const std::string& name) {
+  mark(name + "." + std::to_string(gRank));
+  for (int r = 0; r < gSize; ++r) EXPECT(waitMark(name + "." + std::to_string(r)));
+}
+
+// The last rank joins the rendezvous and is then killed (SIGKILL) while the others still wait in
+// ncclCommInitRank: they fail with ncclRemoteError (NCCL sees the dead rank's bootstrap socket
+// close) instead of waiting for ever. The communicator has one rank more than the job, so the
+// rendezvous never completes by itself.
+int initPeerDeath() {
+  ncclUniqueId id;
+  if (!examples::exchangeUniqueId(gDir + "/nccl-uid", gRank, &id, 120s)) return 1;
+  if (gRank == gSize - 1) {
+    std::thread([id] {
+      ncclComm_t c = nullptr;
+      (void)ncclCommInitRank(&c, gSize + 1, id, gRank);
+    }).detach();
+    if (!waitJoined(id, gRank)) return 3;
+    mark("dying");
+    ::kill(::getpid(), SIGKILL);
+    for (;;) ::pause();
+  }
+  ncclComm_t comm = nullptr;
+  auto t0 = Clock::now();
+  ncclResult_t r = ncclCommInitRank(&comm, gSize + 1, id, gRank);
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::printf("rank %d: init with a peer that died returned %s after %.2f s\n", gRank, ncclGetErrorString(r), secs);
+  EXPECT(r == ncclRemoteError);
+  EXPECT(access((gDir + "/marker.dying").c_str(), F_OK) == 0);  // it failed because the peer died
+  // NCCL hands back a failed communicator to be aborted (sim/ gives null, which abort accepts).
+  EXPECT(ncclCommAbort(comm) == ncclSuccess);
+  return finish("init-peer-death");
+}
+
+// ncclCommAbort ends an initialisation that waits for a rank that never comes. Blocking: the init
+// waits on a thread of the program, which finds the handle (NCCL sets *comm before the rendezvous)
+// and aborts it from another thread; the init returns ncclInternalError, NCCL's code for an aborted
+// bootstrap. Non-blocking: the init waits on NCCL's own thread, ncclCommGetAsyncError says
+// ncclInProgress, and the program's ncclCommAbort ends it.
+int initAbort() {
+  ncclUniqueId id;
+  if (!examples::exchangeUniqueId(gDir + "/nccl-uid", gRank, &id, 120s)) return 1;
+  ncclComm_t comm = nullptr;
+  ncclResult_t initResult = ncclSuccess;
+  std::thread init([&] { initResult = ncclCommInitRank(&comm, gSize + 1, id, gRank); });
+  ncclComm_t seen = nullptr;
+  auto until = Clock::now() + 120s;
+  while ((seen = std::atomic_ref<ncclComm_t>(comm).load()) == nullptr && Clock::now() < until) {
+    std::this_thread::sleep_for(2ms);
+  }
+  if (seen == nullptr) {
+    std::fprintf(stderr, "rank %d: ncclCommInitRank set no handle while it waited\n", gRank);
+    std::_Exit(3);  // the init thread never returns
+  }
+  EXPECT(waitJoined(id, gRank));
+  auto t0 = Clock::now();
+  EXPECT(ncclCommAbort(seen) == ncclSuccess);
+  init.join();
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::printf("rank %d: blocking init aborted from another thread returned %s after %.2f s\n", gRank,
+              ncclGetErrorString(initResult), secs);
+  EXPECT(initResult == ncclInternalError);
+
+  if (!examples::exchangeUniqueId(gDir + "/nccl-uid-nb", gRank, &id, 120s)) return 1;
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  config.blocking = 0;
+  ncclComm_t nb = nullptr;
+  EXPECT(ncclCommInitRankConfig(&nb, gSize + 1, id, gRank, &config) == ncclInProgress);
+  EXPECT(nb != nullptr);
+  if (nb != nullptr) {
+    EXPECT(waitJoined(id, gRank));
+    ncclResult_t state = ncclSuccess;
+    NCCL_OK(ncclCommGetAsyncError(nb, &state));
+    EXPECT(state == ncclInProgress);
+    t0 = Clock::now();
+    EXPECT(ncclCommAbort(nb) == ncclSuccess);
+    std::printf("rank %d: non-blocking init aborted after %.2f s\n", gRank,
+                std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  // Stay until every rank has aborted: a rank that exits counts as dead to those still waiting.
+  barrier("init-abort-done");
+  return finish("init-abort");
+}
+
 // Signal handlers may only make async-signal-safe calls: open and close a prepared path.
 char gSignalMarker[4096];
 void touchSignalMarker(int) {
@@ -642,6 +771,8 @@ int main(int argc, char** argv) {
   if (scenario == "revoke") return hang(true);
   if (scenario == "peer-death") return peerDeath();
   if (scenario == "mismatch") return mismatch(arg.empty() ? "count" : arg);
+  if (scenario == "init-peer-death") return initPeerDeath();
+  if (scenario == "init-abort") return initAbort();
   std::fprintf(stderr, "sim_worker: unknown scenario %s\n", scenario.c_str());
   return 2;
 }
