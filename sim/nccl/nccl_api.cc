@@ -81,9 +81,11 @@ ncclResult_t enqueue(const char* opName, Func func, const void* sendbuff, void* 
   groupStart();
   ncclResult_t ret = commCheck(comm, opName);
   Comm* c = reinterpret_cast<Comm*>(comm);
+  bool refusedRevoked = false;
   if (ret == ncclSuccess && c->revoked.load()) {
     SIM_WARN(c->cudaDev, "%s: communicator was revoked", opName);
     ret = ncclInvalidUsage;
+    refusedRevoked = true;
   }
   if (ret == ncclSuccess) ret = ensureReady(c);
   if (ret == ncclSuccess && c->finalizeCalled) {
@@ -133,8 +135,12 @@ ncclResult_t enqueue(const char* opName, Func func, const void* sendbuff, void* 
              static_cast<void*>(stream));
     ret = appendOp(c, t);
   }
-  // NCCL records a failed call on a non-blocking communicator as the communicator's state.
-  if (ret != ncclSuccess && c != nullptr && c->valid() && !c->config.blocking) setAsyncError(c, ret);
+  // NCCL records a failed call on a non-blocking communicator as the communicator's state, except
+  // the refusal of a revoked one: ncclEnqueueCheck returns that before it records anything, so the
+  // revoked communicator stays ncclSuccess and can still be destroyed, split or shrunk.
+  if (ret != ncclSuccess && !refusedRevoked && c != nullptr && c->valid() && !c->config.blocking) {
+    setAsyncError(c, ret);
+  }
   groupError(ret);
   ncclResult_t end = groupEnd(nullptr, false);
   if (ret == ncclSuccess && end != ncclSuccess && end != ncclInProgress) ret = end;

@@ -198,6 +198,10 @@ TEST_CASE("ncclCommAbort ends an initialisation waiting for a rank that never co
   CHECK(count(job.output, "blocking init aborted from another thread returned internal error") == 2);
 }
 
+TEST_CASE("a non-blocking communicator is revoked, shrunk without a rank, and refuses new work") {
+  runScenario(4, "nonblocking-revoke-shrink");
+}
+
 TEST_CASE("mismatched collectives never complete and each rank logs one NCCL WARN line") {
   for (const char* what : {"count", "type", "op"}) {
     TempDir dir;

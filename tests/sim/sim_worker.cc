@@ -357,6 +357,21 @@ int allreduceSum(ncclComm_t comm, cudaStream_t s, int value) {
   return out;
 }
 
+// The same on a non-blocking communicator: the call may report ncclInProgress; the communicator is
+// polled to ncclSuccess before the result is read.
+int allreduceSumNonblocking(ncclComm_t comm, cudaStream_t s, int value) {
+  DevBuf b(sizeof(int));
+  std::memcpy(b.host.data(), &value, sizeof value);
+  b.up(s);
+  ncclResult_t r = ncclAllReduce(b.dev, b.dev, 1, ncclInt32, ncclSum, comm, s);
+  if (r != ncclSuccess && r != ncclInProgress) NCCL_OK(r);
+  NCCL_OK(waitAsync(comm));
+  b.down(s);
+  int out;
+  std::memcpy(&out, b.host.data(), sizeof out);
+  return out;
+}
+
 // Split by parity with reversed keys, a NOCOLOR rank, a split of a split, and shrink.
 int split() {
   ncclComm_t world = initWorld();
@@ -690,6 +705,80 @@ int initAbort() {
   return finish("init-abort");
 }
 
+// ---- non-blocking revoke and shrink ---------------------------------------------------------
+
+bool okOrInProgress(ncclResult_t r) { return r == ncclSuccess || r == ncclInProgress; }
+
+// All ranks of a non-blocking communicator but the last start an all-reduce the last rank never
+// joins. They revoke the communicator (ncclInProgress or ncclSuccess, then ncclSuccess from
+// ncclCommGetAsyncError, and the stuck all-reduce lets its stream go), shrink it without the last
+// rank (the parent reports ncclInProgress until the child is ready), sum over the remaining ranks on
+// the child, and find the revoked parent refusing new work with ncclInvalidUsage (its state stays
+// ncclSuccess, so it can still be destroyed). ncclCommShrink
+// returns ncclSuccess in NCCL 2.28 (it drops the group's ncclInProgress) and ncclInProgress in sim/;
+// programs must take either, as NCCL's own examples do.
+int nonblockingRevokeShrink() {
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  config.blocking = 0;
+  ncclComm_t comm = initWorld(&config);
+  EXPECT(waitAsync(comm) == ncclSuccess);
+  cudaStream_t s;
+  CUDA_OK(cudaStreamCreate(&s));
+  const int n = gSize, left = n - 1;
+  EXPECT(allreduceSumNonblocking(comm, s, gRank + 1) == n * (n + 1) / 2);
+  if (gRank == left) {
+    // Takes no part in the stuck all-reduce and is not in the shrunk communicator.
+    for (int r = 0; r < left; ++r) EXPECT(waitMark("nb-done." + std::to_string(r)));
+    EXPECT(ncclCommAbort(comm) == ncclSuccess);
+    return finish("nonblocking-revoke-shrink");
+  }
+  DevBuf stuck(sizeof(float) * 16);
+  EXPECT(okOrInProgress(ncclAllReduce(stuck.dev, stuck.dev, 16, ncclFloat, ncclSum, comm, s)));
+  EXPECT(waitAsync(comm) == ncclSuccess);  // launched; nothing has failed
+  EXPECT(staysBlocked(s));
+
+  ncclResult_t r = ncclCommRevoke(comm, NCCL_REVOKE_DEFAULT);
+  std::printf("rank %d: ncclCommRevoke returned %s\n", gRank, ncclGetErrorString(r));
+  EXPECT(okOrInProgress(r));
+  EXPECT(waitAsync(comm) == ncclSuccess);
+  CUDA_OK(cudaStreamSynchronize(s));  // the stuck all-reduce was stopped
+  EXPECT(ncclCommRevoke(comm, NCCL_REVOKE_DEFAULT) == ncclInvalidArgument);  // already revoked
+
+  int excluded = left;
+  ncclComm_t shrunk = nullptr;
+  r = ncclCommShrink(comm, &excluded, 1, &shrunk, &config, NCCL_SHRINK_DEFAULT);
+  std::printf("rank %d: ncclCommShrink returned %s\n", gRank, ncclGetErrorString(r));
+  EXPECT(okOrInProgress(r));
+  EXPECT(waitAsync(comm) == ncclSuccess);  // the child is built in the parent's name
+  EXPECT(shrunk != nullptr);
+  if (shrunk != nullptr) {
+    EXPECT(waitAsync(shrunk) == ncclSuccess);
+    int v = -1;
+    NCCL_OK(ncclCommCount(shrunk, &v));
+    EXPECT(v == n - 1);
+    NCCL_OK(ncclCommUserRank(shrunk, &v));
+    EXPECT(v == gRank);
+    EXPECT(allreduceSumNonblocking(shrunk, s, gRank + 1) == (n - 1) * n / 2);
+    r = ncclCommFinalize(shrunk);
+    EXPECT(okOrInProgress(r));
+    EXPECT(waitAsync(shrunk) == ncclSuccess);
+    NCCL_OK(ncclCommDestroy(shrunk));
+  }
+
+  DevBuf b(sizeof(float) * 16);
+  EXPECT(ncclAllReduce(b.dev, b.dev, 16, ncclFloat, ncclSum, comm, s) == ncclInvalidUsage);
+  EXPECT(ncclSend(b.dev, 16, ncclFloat, (gRank + 1) % left, comm, s) == ncclInvalidUsage);
+  // NCCL refuses those before anything else (ncclEnqueueCheck), so unlike other failed calls on a
+  // non-blocking communicator they do not become its state, and the revoked communicator can still
+  // be destroyed.
+  ncclResult_t state = ncclInternalError;
+  NCCL_OK(ncclCommGetAsyncError(comm, &state));
+  EXPECT(state == ncclSuccess);
+  EXPECT(ncclCommDestroy(comm) == ncclSuccess);
+  mark("nb-done." + std::to_string(gRank));
+  return finish("nonblocking-revoke-shrink");
+}
+
 // Signal handlers may only make async-signal-safe calls: open and close a prepared path.
 char gSignalMarker[4096];
 void touchSignalMarker(int) {
@@ -773,6 +862,7 @@ int main(int argc, char** argv) {
   if (scenario == "mismatch") return mismatch(arg.empty() ? "count" : arg);
   if (scenario == "init-peer-death") return initPeerDeath();
   if (scenario == "init-abort") return initAbort();
+  if (scenario == "nonblocking-revoke-shrink") return nonblockingRevokeShrink();
   std::fprintf(stderr, "sim_worker: unknown scenario %s\n", scenario.c_str());
   return 2;
 }
