@@ -262,6 +262,25 @@ TEST_CASE("ncclfr-simrun gives every rank torchrun's environment and sim/ first 
   }
 }
 
+TEST_CASE("ncclfr-simrun --nnodes: communicators span the simulated nodes, each with its own host id and numbering") {
+  // NCCL_HOSTID, if the user set one, prefixes each node's id.
+  for (const std::string userHostId : {"", "rack7-"}) {
+    TempDir dir;
+    Job job = run(simrun(6, {"--nnodes", "3", "--", NCCLFR_SIM_WORKER, "nodes", "3"}), {{"NCCL_HOSTID", userHostId}},
+                  dir);
+    INFO("NCCL_HOSTID=" << userHostId);
+    expectPassed(job, "nodes", 6);
+    INFO(job.output);
+    for (int r = 0; r < 6; ++r) {
+      const std::string node = std::to_string(r / 2);
+      CHECK(job.output.find("rank " + std::to_string(r) + ": node " + node + " local rank " + std::to_string(r % 2) +
+                            " host id " + userHostId + "simnode" + node + "\n") != std::string::npos);
+    }
+    // The control: two ranks of one node on one device are refused, on every node.
+    CHECK(count(job.output, "on device 0: invalid usage") == 6);
+  }
+}
+
 TEST_CASE("ncclfr-simrun --devices sets the simulated GPU count, --sim-lib-dir and --no-sim the library path") {
   auto rankOut = [](const std::string& logs, int r) {
     std::ifstream in(logs + "/rank." + std::to_string(r) + ".out");

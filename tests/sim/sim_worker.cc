@@ -779,6 +779,90 @@ int nonblockingRevokeShrink() {
   return finish("nonblocking-revoke-shrink");
 }
 
+// ---- several simulated nodes ------------------------------------------------------------------
+
+// Under ncclfr-simrun --nnodes K each node numbers its ranks and devices from 0 (LOCAL_RANK is the
+// device) and has its own NCCL_HOSTID, so ranks on different nodes may share a device index, as on a
+// cluster: the world, an all-reduce, send/recv between nodes and per-node and cross-node splits all
+// work. Two ranks of one node on one device are still refused ("Duplicate GPU").
+int nodes(int nnodes) {
+  const int perNode = gSize / nnodes, node = gRank / perNode;
+  auto envInt = [](const char* k) { return std::getenv(k) != nullptr ? std::atoi(std::getenv(k)) : -1; };
+  EXPECT(gSize % nnodes == 0);
+  EXPECT(gLocal == gRank % perNode);
+  EXPECT(envInt("LOCAL_WORLD_SIZE") == perNode);
+  EXPECT(envInt("GROUP_RANK") == node);
+  EXPECT(envInt("GROUP_WORLD_SIZE") == nnodes);
+  const char* hostId = std::getenv("NCCL_HOSTID");
+  std::printf("rank %d: node %d local rank %d host id %s\n", gRank, node, gLocal, hostId != nullptr ? hostId : "(unset)");
+  const std::string suffix = "simnode" + std::to_string(node);
+  EXPECT(hostId != nullptr && std::string(hostId).size() >= suffix.size() &&
+         std::string(hostId).compare(std::string(hostId).size() - suffix.size(), suffix.size(), suffix) == 0);
+  int devices = -1;
+  CUDA_OK(cudaGetDeviceCount(&devices));
+  EXPECT(devices == std::max(8, perNode));
+
+  ncclComm_t world = initWorld();
+  cudaStream_t s;
+  CUDA_OK(cudaStreamCreate(&s));
+  int v = -1;
+  NCCL_OK(ncclCommCuDevice(world, &v));
+  EXPECT(v == gLocal);
+  // An all-reduce over every node.
+  const size_t count = 1000;
+  DevBuf red(count * sizeof(int32_t));
+  for (size_t i = 0; i < count; ++i) reinterpret_cast<int32_t*>(red.host.data())[i] = (gRank + 1) * static_cast<int32_t>(i + 1);
+  red.up(s);
+  NCCL_OK(ncclAllReduce(red.dev, red.dev, count, ncclInt32, ncclSum, world, s));
+  red.down(s);
+  for (size_t i = 0; i < count; ++i) {
+    EXPECT(reinterpret_cast<int32_t*>(red.host.data())[i] == static_cast<int32_t>(i + 1) * gSize * (gSize + 1) / 2);
+  }
+  // Send/recv to the same local rank of the next node, from that of the previous one.
+  const int to = (gRank + perNode) % gSize, from = (gRank + gSize - perNode) % gSize;
+  DevBuf out(count * sizeof(int64_t)), in(count * sizeof(int64_t));
+  for (size_t i = 0; i < count; ++i) reinterpret_cast<int64_t*>(out.host.data())[i] = gRank * 1000000000LL + static_cast<int64_t>(i);
+  out.up(s);
+  NCCL_OK(ncclGroupStart());
+  NCCL_OK(ncclSend(out.dev, count, ncclInt64, to, world, s));
+  NCCL_OK(ncclRecv(in.dev, count, ncclInt64, from, world, s));
+  NCCL_OK(ncclGroupEnd());
+  in.down(s);
+  for (size_t i = 0; i < count; ++i) {
+    EXPECT(reinterpret_cast<int64_t*>(in.host.data())[i] == from * 1000000000LL + static_cast<int64_t>(i));
+  }
+  // One communicator per local rank, across the nodes: every member on the same device index.
+  ncclComm_t across = nullptr;
+  NCCL_OK(ncclCommSplit(world, gLocal, gRank, &across, nullptr));
+  NCCL_OK(ncclCommCount(across, &v));
+  EXPECT(v == nnodes);
+  NCCL_OK(ncclCommUserRank(across, &v));
+  EXPECT(v == node);
+  EXPECT(allreduceSum(across, s, gRank) == perNode * nnodes * (nnodes - 1) / 2 + nnodes * gLocal);
+  // One per node.
+  ncclComm_t within = nullptr;
+  NCCL_OK(ncclCommSplit(world, node, gRank, &within, nullptr));
+  NCCL_OK(ncclCommCount(within, &v));
+  EXPECT(v == perNode);
+  EXPECT(allreduceSum(within, s, 1) == perNode);
+  NCCL_OK(ncclCommDestroy(within));
+  NCCL_OK(ncclCommDestroy(across));
+  NCCL_OK(ncclCommDestroy(world));
+  // The control: local ranks 0 and 1 of a node, both on device 0, are one host's duplicate GPU.
+  if (perNode >= 2 && gLocal < 2) {
+    ncclUniqueId id;
+    if (!examples::exchangeUniqueId(gDir + "/nccl-uid-dup." + std::to_string(node), gLocal, &id, 120s)) return 1;
+    CUDA_OK(cudaSetDevice(0));
+    ncclComm_t dup = nullptr;
+    ncclResult_t r = ncclCommInitRank(&dup, 2, id, gLocal);
+    std::printf("rank %d: two ranks of node %d on device 0: %s\n", gRank, node, ncclGetErrorString(r));
+    EXPECT(r == ncclInvalidUsage);
+    EXPECT(ncclCommAbort(dup) == ncclSuccess);  // what NCCL asks of a failed init (sim/ gives null)
+    CUDA_OK(cudaSetDevice(gLocal));
+  }
+  return finish("nodes");
+}
+
 // Signal handlers may only make async-signal-safe calls: open and close a prepared path.
 char gSignalMarker[4096];
 void touchSignalMarker(int) {
@@ -863,6 +947,7 @@ int main(int argc, char** argv) {
   if (scenario == "init-peer-death") return initPeerDeath();
   if (scenario == "init-abort") return initAbort();
   if (scenario == "nonblocking-revoke-shrink") return nonblockingRevokeShrink();
+  if (scenario == "nodes") return nodes(arg.empty() ? 1 : std::atoi(arg.c_str()));
   std::fprintf(stderr, "sim_worker: unknown scenario %s\n", scenario.c_str());
   return 2;
 }
