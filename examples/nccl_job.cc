@@ -379,9 +379,12 @@ void splitComm(const Comm& parent, Comm& c, const char* name, int color, int key
   ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
   config.blocking = gOpt.nonblocking ? 0 : 1;
   config.commName = name;
-  // A non-blocking split returns ncclInProgress and leaves *newcomm NULL until the new communicator
-  // is ready; the work is tied to the parent, so that is the one to poll.
-  ncclOk(ncclCommSplit(parent.comm, color, key, &c.comm, &config), "ncclCommSplit", &parent);
+  // A non-blocking split leaves *newcomm NULL until the new communicator is ready, and returns
+  // ncclInProgress (sim/) or ncclSuccess (NCCL 2.28 drops the "in progress" internally): either
+  // way the work is tied to the parent, so that is the one to poll until it reports success.
+  ncclResult_t r = ncclCommSplit(parent.comm, color, key, &c.comm, &config);
+  if (r == ncclSuccess && gOpt.nonblocking && c.comm == nullptr) r = ncclInProgress;
+  ncclOk(r, "ncclCommSplit", &parent);
   if (c.comm == nullptr) {
     std::fprintf(stderr, "rank %d: ncclCommSplit returned no communicator\n", gMe.rank);
     abortAllAndExit(1);

@@ -397,13 +397,18 @@ Recorder* recorderForComm() {
   return setUpRecorder();
 }
 
-void finishCreate(Recorder* r, ThreadState& t, uint32_t slot, ncclComm_t comm, ncclResult_t res) {
+// `where`: a split's or shrink's newcomm, where NCCL writes the handle only once the child is
+// ready (a null handle now: at ncclGroupEnd, or when the non-blocking parent reports success).
+void finishCreate(Recorder* r, ThreadState& t, uint32_t slot, ncclComm_t comm, ncclResult_t res,
+                  ncclComm_t* where = nullptr) {
   if (slot == kNoSlot) return;
   if (comm != nullptr) r->mapComm(comm, slot);
   if (failed(res)) {
     r->commInitFailed(slot, res);
     return;
   }
+  bool handleLater = comm == nullptr && where != nullptr;
+  if (handleLater) r->notePendingHandle(where, slot);
   if (res == ncclInProgress) {
     st(r->ring.comms[slot].blocking, int32_t{0});
     return;  // becomes live when ncclCommGetAsyncError says so
@@ -413,6 +418,8 @@ void finishCreate(Recorder* r, ThreadState& t, uint32_t slot, ncclComm_t comm, n
     if (t.groupInitCount < kMaxGroupComms) t.groupInits[t.groupInitCount++] = slot;
     return;
   }
+  // A non-blocking split that returned ncclSuccess (NCCL 2.28 does): live once its handle shows.
+  if (handleLater) return;
   r->commLive(slot, comm, monoNowNs(), true);
 }
 
@@ -617,7 +624,7 @@ NCCLFR_EXPORT ncclResult_t ncclCommSplit(ncclComm_t comm, int color, int key, nc
   }
   ncclResult_t res = f(comm, color, key, newcomm, config);
   try {
-    finishCreate(r, t, slot, newcomm != nullptr ? *newcomm : nullptr, res);
+    finishCreate(r, t, slot, newcomm != nullptr ? *newcomm : nullptr, res, newcomm);
   } catch (...) {
   }
   return res;
@@ -650,7 +657,7 @@ NCCLFR_EXPORT ncclResult_t ncclCommShrink(ncclComm_t comm, int* excludeRanksList
   }
   ncclResult_t res = forward();
   try {
-    finishCreate(r, t, slot, newcomm != nullptr ? *newcomm : nullptr, res);
+    finishCreate(r, t, slot, newcomm != nullptr ? *newcomm : nullptr, res, newcomm);
   } catch (...) {
   }
   return res;
@@ -752,6 +759,8 @@ NCCLFR_EXPORT ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t* 
     if (slot == kNoSlot) return res;
     shm::CommSlot& s = r->ring.comms[slot];
     ncclResult_t e = *asyncError;
+    // A split or shrink of this communicator may have just finished: its handle is written now.
+    if (e == ncclSuccess) r->resolvePendingHandles(false, true);
     if (e == ncclSuccess) {
       // The non-blocking init has finished: the application waits for this moment, so the pool
       // for the communicator's context is waited for here as a blocking init waits for it.
@@ -855,13 +864,15 @@ ncclResult_t endGroup(bool simulate, Forward&& forward) {
   if (anyDeferred) {
     for (int i = 0; i < t.groupCommCount; ++i) resolveAfterRace(r, t.groupComms[i], okBefore[i]);
   }
-  // Communicators created inside the group were initialized by it.
+  // Communicators created inside the group were initialized by it; splits' handles are written now.
+  if (t.groupInitCount > 0 && !failed(res)) r->resolvePendingHandles(true, true);
   for (int i = 0; i < t.groupInitCount; ++i) {
     uint32_t slot = t.groupInits[i];
     auto handle = reinterpret_cast<ncclComm_t>(ld(r->ring.comms[slot].handle));
     if (failed(res)) r->commInitFailed(slot, res);
-    else if (res == ncclSuccess) r->commLive(slot, handle, now, true);
-    else st(r->ring.comms[slot].blocking, int32_t{0});
+    else if (res == ncclSuccess && handle != nullptr) r->commLive(slot, handle, now, true);
+    else if (res != ncclSuccess) st(r->ring.comms[slot].blocking, int32_t{0});
+    // (ncclSuccess without a handle: a non-blocking split, live once its handle shows.)
   }
   if (failed(res) && !simulate) {
     r->noteCallError(t.groupCommCount > 0 ? t.groupComms[0] : kNoSlot, res, shm::Op::kUnknown);

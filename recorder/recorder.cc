@@ -4,6 +4,7 @@
 #include <execinfo.h>
 #include <pthread.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -319,10 +320,73 @@ void Recorder::commInitFailed(uint32_t slot, int32_t result) {
   fetchAdd(liveComms, int32_t{-1});
 }
 
+namespace {
+
+// Reads *where without trusting the pointer: process_vm_readv on ourselves fails (EFAULT) where a
+// plain read would fault, e.g. on the stack of a thread that has exited.
+bool readHandleSafely(ncclComm_t* where, ncclComm_t* out) {
+  struct iovec local {out, sizeof *out};
+  struct iovec remote {where, sizeof *out};
+  return ::process_vm_readv(::getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(sizeof *out);
+}
+
+}  // namespace
+
+void Recorder::notePendingHandle(ncclComm_t* where, uint32_t slot) {
+  if (where == nullptr || slot == kNoSlot) return;
+  std::lock_guard<std::mutex> lock(pendingMutex);
+  int n = pendingHandleCount;
+  if (n == kMaxPendingHandles) {  // the oldest gives way: its calls will show as an unknown communicator
+    std::memmove(&pendingHandles[0], &pendingHandles[1], sizeof(PendingHandle) * (kMaxPendingHandles - 1));
+    --n;
+  }
+  pendingHandles[n] = PendingHandle{where, slot};
+  st(pendingHandleCount, n + 1, std::memory_order_release);
+}
+
+bool Recorder::resolvePendingHandles(bool blockForLock, bool waitForEvents) {
+  if (ld(pendingHandleCount, std::memory_order_acquire) == 0) return false;
+  std::unique_lock<std::mutex> lock(pendingMutex, std::defer_lock);
+  if (blockForLock) {
+    lock.lock();
+  } else if (!lock.try_lock()) {
+    return false;  // another thread is at it
+  }
+  struct Ready {
+    ncclComm_t handle;
+    uint32_t slot;
+  };
+  Ready ready[kMaxPendingHandles];
+  int nReady = 0, kept = 0;
+  for (int i = 0; i < pendingHandleCount; ++i) {
+    PendingHandle p = pendingHandles[i];
+    ncclComm_t handle = nullptr;
+    bool initializing = ld(ring.comms[p.slot].state) == static_cast<uint32_t>(shm::CommState::kInitializing);
+    if (!initializing || !readHandleSafely(p.where, &handle)) continue;  // failed, or the variable is gone
+    if (handle == nullptr) {
+      pendingHandles[kept++] = p;
+    } else {
+      ready[nReady++] = Ready{handle, p.slot};
+    }
+  }
+  st(pendingHandleCount, kept, std::memory_order_release);
+  lock.unlock();
+  for (int i = 0; i < nReady; ++i) {
+    mapComm(ready[i].handle, ready[i].slot);
+    commLive(ready[i].slot, ready[i].handle, monoNowNs(), waitForEvents);
+  }
+  return nReady > 0;
+}
+
 uint32_t Recorder::slotForWorkSlow(ThreadState& t, ncclComm_t comm) {
   uintptr_t key = reinterpret_cast<uintptr_t>(comm);
   uint32_t gen = ld(mapGeneration, std::memory_order_acquire);
   uint32_t slot = lookupComm(comm);
+  if (slot == kNoSlot && comm != nullptr && resolvePendingHandles(true, false)) {
+    // A split's child whose handle NCCL wrote after the split returned.
+    gen = ld(mapGeneration, std::memory_order_acquire);
+    slot = lookupComm(comm);
+  }
   if (slot == kNoSlot && comm != nullptr) {
     // Created where we could not see it (another interposer, a private handle): record it with
     // what NCCL can tell; its id stays 0 (unknown).

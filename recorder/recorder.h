@@ -124,6 +124,23 @@ class Recorder {
   // Group ids inside a non-blocking init: communicators whose state changes at ncclGroupEnd.
   int32_t liveComms = 0;         // atomically: communicators created and not yet destroyed
 
+  // Splits and shrinks whose new handle NCCL had not written yet when the call returned: NCCL
+  // writes *newcomm only once the child is fully initialized (at ncclGroupEnd inside a group, in
+  // its async job for a non-blocking parent). The slot is mapped when the handle shows up there
+  // (read without trusting the pointer: the application's variable may be gone by then).
+  struct PendingHandle {
+    ncclComm_t* where = nullptr;
+    uint32_t slot = 0;
+  };
+  static constexpr int kMaxPendingHandles = 64;
+  PendingHandle pendingHandles[kMaxPendingHandles] = {};
+  int pendingHandleCount = 0;    // under pendingMutex; read atomically as a hint
+  std::mutex pendingMutex;
+  void notePendingHandle(ncclComm_t* where, uint32_t slot);
+  // Maps every pending slot whose handle NCCL has written, and makes it live (NCCL writes the
+  // handle only once the child is ready). True when it mapped one.
+  bool resolvePendingHandles(bool blockForLock, bool waitForEvents);
+
   // Errors returned by calls (hot path -> watchdog).
   uint64_t callErrors = 0;
   uint32_t lastErrorComm = 0;

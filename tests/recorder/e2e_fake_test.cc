@@ -610,6 +610,41 @@ TEST_CASE("a non-blocking communicator is recorded once it is ready") {
   for (auto e : d.getEntries()) CHECK(e.getResult() == 7);  // ncclInProgress, passed through
 }
 
+// NCCL writes a split's handle only once the child is ready: at ncclGroupEnd inside a group, when
+// the non-blocking parent reports success otherwise (the split itself returns ncclSuccess). The
+// child's calls are recorded under the child, never as an unknown communicator.
+TEST_CASE("children whose handle NCCL writes after the split returned are recorded as themselves") {
+  Workspace w;
+  auto env = jobEnv(w, "latesplit");
+  env["NCCLFR_DUMP_ON_EXIT"] = "1";
+  constexpr int kCalls = 3;
+  Process p(jobArgs(w, "latesplit", kCalls), env, w.path("out"), w.path("err"));
+  REQUIRE(p.wait());
+  INFO(p.err());
+  REQUIRE(p.exitedWith(0));
+  auto dumps = dumpsIn(w.dumps());
+  REQUIRE(dumps.size() == 1);
+  auto d = dumps[0]->dump();
+  auto comms = d.getComms();
+  REQUIRE(comms.size() == 4);  // world, its non-blocking child, that one's child, the grouped one
+  auto world = comms[0], nb = comms[1], late = comms[2], grouped = comms[3];
+  CHECK(late.getParentId() == nb.getId());
+  CHECK(grouped.getParentId() == world.getId());
+  for (auto c : {late, grouped}) {
+    CHECK(c.getId() != 0);
+    CHECK(c.getCreatedBy() == ncclfr::schema::CommOrigin::SPLIT);
+    CHECK(c.getState() == ncclfr::schema::CommState::DESTROYED);
+    CHECK(c.getRank() == 0);
+    CHECK(c.getSize() == 1);
+    CHECK(c.getInitDurationNs() > 0);
+    CHECK(c.getLastEnqueuedSeq() == kCalls - 1);
+  }
+  CHECK_FALSE(late.getBlocking());
+  CHECK(grouped.getBlocking());
+  REQUIRE(d.getEntries().size() == 2 * kCalls);
+  for (auto e : d.getEntries()) CHECK((e.getComm() == 2 || e.getComm() == 3));
+}
+
 TEST_CASE("a bad NCCLFR_ value gives one warning line and the default") {
   Workspace w;
   auto env = jobEnv(w, "badvalue");

@@ -334,6 +334,28 @@ TEST_CASE("sim: tp-dp, 8 ranks, clean run: every call completed, in stream order
   requireSound(ranks, true);
 }
 
+// The same job on non-blocking communicators (config.blocking = 0: inits and splits return before
+// they are done, calls may return ncclInProgress): every call is recorded and completes all the same.
+TEST_CASE("sim: tp-dp, 8 ranks, non-blocking communicators: every call completed, in stream order") {
+  Workspace w;
+  auto env = simEnv(w);
+  env["NCCLFR_DUMP_ON_EXIT"] = "1";
+  Process job(simrun(kTpDpRanks, "tpdp-nb", tpDpJob({"--steps", "10", "--nonblocking"})), env, w.path("out"),
+              w.path("err"));
+  REQUIRE(job.wait(std::chrono::seconds(120)));
+  INFO(job.describe() + "\n" + job.err());
+  REQUIRE(job.exitedWith(0));
+  auto files = dumpsIn(w.dumps());
+  auto ranks = byRank(files, "");
+  REQUIRE(ranks.size() == kTpDpRanks);
+  for (auto& [rank, d] : ranks) {
+    CHECK(d.getInfo().getReason() == DumpReason::EXIT);
+    CHECK(d.getEntries().size() == 10 * 5 + 2);
+    for (auto c : d.getComms()) CHECK_FALSE(c.getBlocking());
+  }
+  requireSound(ranks, true);
+}
+
 TEST_CASE("sim: tp-dp, 8 ranks, three threads on their own communicators: every call completed, in stream order") {
   Workspace w;
   auto env = simEnv(w);

@@ -16,6 +16,9 @@
 //                          ncclCommGetAsyncError (through the export, as PyTorch's watchdog thread
 //                          does) and waits for it before returning ncclInProgress
 // A group with a call on a non-blocking communicator returns ncclInProgress from ncclGroupEnd.
+// Like NCCL 2.28, ncclCommSplit / ncclCommShrink leave *newcomm NULL until the child is ready:
+// inside a group until the outermost ncclGroupEnd, with a non-blocking parent until the parent's
+// ncclCommGetAsyncError reports success (the call itself returns ncclSuccess).
 #include <fcntl.h>
 #include <nccl.h>
 #include <unistd.h>
@@ -23,7 +26,9 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 struct ncclComm {
   int rank;
@@ -38,6 +43,31 @@ namespace {
 std::atomic<long> gWorkCalls{0};
 thread_local int tGroupDepth = 0;
 thread_local bool tGroupNonBlocking = false;
+
+// A child communicator whose handle NCCL has not written yet.
+struct LateChild {
+  ncclComm_t* where;
+  ncclComm_t child;
+  ncclComm_t parent;
+};
+thread_local std::vector<LateChild> tGroupChildren;  // written at the outermost ncclGroupEnd
+std::mutex gLateMutex;
+std::vector<LateChild> gLateChildren;  // written when the (non-blocking) parent reports success
+
+// The handle of a split or shrink: now, at ncclGroupEnd, or once the parent has been polled.
+void deliverChild(ncclComm_t parent, ncclComm_t* where, ncclComm_t child) {
+  child->pendingPolls = 0;  // ready when its handle is written
+  if (tGroupDepth > 0) {
+    *where = nullptr;
+    tGroupChildren.push_back(LateChild{where, child, parent});
+  } else if (!parent->blocking) {
+    *where = nullptr;
+    std::lock_guard<std::mutex> lock(gLateMutex);
+    gLateChildren.push_back(LateChild{where, child, parent});
+  } else {
+    *where = child;
+  }
+}
 
 long envLong(const char* name) {
   const char* v = std::getenv(name);
@@ -162,14 +192,18 @@ FAKE_API(ncclResult_t, ncclCommInitAll, ncclComm_t* comms, int ndev, const int*)
 FAKE_API(ncclResult_t, ncclCommSplit, ncclComm_t comm, int color, int key, ncclComm_t* newcomm, ncclConfig_t* config) {
   (void)key;
   if (comm == nullptr || newcomm == nullptr) return ncclInvalidArgument;
-  *newcomm = color == NCCL_SPLIT_NOCOLOR ? nullptr : makeComm(comm->rank, comm->nranks, config);
+  if (color == NCCL_SPLIT_NOCOLOR) {
+    *newcomm = nullptr;
+    return ncclSuccess;
+  }
+  deliverChild(comm, newcomm, makeComm(comm->rank, comm->nranks, config));
   return ncclSuccess;
 }
 
 FAKE_API(ncclResult_t, ncclCommShrink, ncclComm_t comm, int*, int excludeCount, ncclComm_t* newcomm,
          ncclConfig_t* config, int) {
   if (comm == nullptr || newcomm == nullptr) return ncclInvalidArgument;
-  *newcomm = makeComm(0, comm->nranks - excludeCount, config);
+  deliverChild(comm, newcomm, makeComm(0, comm->nranks - excludeCount, config));
   return ncclSuccess;
 }
 
@@ -197,6 +231,16 @@ FAKE_API(ncclResult_t, ncclCommGetAsyncError, ncclComm_t comm, ncclResult_t* err
     *error = ncclInProgress;
   } else {
     *error = ncclSuccess;
+    // The parent's split or shrink has finished: the child's handle is written now.
+    std::lock_guard<std::mutex> lock(gLateMutex);
+    for (auto it = gLateChildren.begin(); it != gLateChildren.end();) {
+      if (it->parent == comm) {
+        *it->where = it->child;
+        it = gLateChildren.erase(it);
+      } else {
+        ++it;
+      }
+    }
   }
   return ncclSuccess;
 }
@@ -261,7 +305,10 @@ FAKE_API(ncclResult_t, ncclGroupStart) {
 }
 FAKE_API(ncclResult_t, ncclGroupEnd) {
   if (tGroupDepth == 0) return ncclInvalidUsage;
-  if (--tGroupDepth > 0 || !tGroupNonBlocking) return ncclSuccess;
+  if (--tGroupDepth > 0) return ncclSuccess;
+  for (const LateChild& c : tGroupChildren) deliverChild(c.parent, c.where, c.child);
+  tGroupChildren.clear();
+  if (!tGroupNonBlocking) return ncclSuccess;
   tGroupNonBlocking = false;
   return ncclInProgress;
 }

@@ -33,6 +33,10 @@
 //           all-reduces spread over them; 50 ms later ncclCommGetAsyncError on the last one only
 //           until it reports success, then at once 40 all-reduces on the world communicator and,
 //           20 ms later, one more, all on the group's stream.
+//   latesplit  children whose handle NCCL writes after the split returned: a non-blocking parent
+//           split from the world one, its own split (the handle shows when the parent's
+//           ncclCommGetAsyncError reports success), and a split of the world one inside a group
+//           (the handle shows at ncclGroupEnd); N all-reduces on each child, then exits.
 //   derive  ncclCommInitAll, splits (one NOCOLOR) and a shrink; one all-reduce on each; prints the pid.
 //   capture N rounds of an all-reduce on a normal stream, then one and a send/recv group on a stream
 //           being captured into a CUDA graph.
@@ -339,6 +343,42 @@ int runLapInCall(const Options& o) {
   return 0;
 }
 
+int runLateSplit(const Options& o) {
+  ncclComm_t world = initWorld(o);
+  Buffers b = makeBuffers(o, 4096);
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  config.blocking = 0;
+  ncclComm_t nb = nullptr, late = nullptr, grouped = nullptr;
+  auto waitReady = [](ncclComm_t c) {
+    ncclResult_t state = ncclInProgress;
+    while (state == ncclInProgress) check(ncclCommGetAsyncError(c, &state), "ncclCommGetAsyncError");
+    check(state, "ncclCommGetAsyncError");
+  };
+  check(ncclCommSplit(world, 0, gRank, &nb, &config), "ncclCommSplit");
+  waitReady(nb);
+  check(ncclCommSplit(nb, 0, gRank, &late, nullptr), "ncclCommSplit");
+  waitReady(nb);  // the split's work is the parent's: once it reports success, the handle is there
+  if (late == nullptr) {
+    std::fprintf(stderr, "no handle after the parent reported success\n");
+    return 1;
+  }
+  check(ncclGroupStart(), "ncclGroupStart");
+  check(ncclCommSplit(world, 1, gRank, &grouped, nullptr), "ncclCommSplit");
+  check(ncclGroupEnd(), "ncclGroupEnd");
+  if (grouped == nullptr) {
+    std::fprintf(stderr, "no handle after ncclGroupEnd\n");
+    return 1;
+  }
+  for (int i = 0; i < o.calls; ++i) {
+    check(ncclAllReduce(b.send, b.recv, 64, ncclFloat, ncclSum, late, b.stream), "ncclAllReduce");
+    waitReady(late);
+    check(ncclAllReduce(b.send, b.recv, 64, ncclFloat, ncclSum, grouped, b.stream), "ncclAllReduce");
+  }
+  sync(o, b);
+  for (ncclComm_t c : {grouped, late, nb, world}) check(ncclCommDestroy(c), "ncclCommDestroy");
+  return 0;
+}
+
 int runBigGroup(const Options& o) {
   ncclComm_t world = initWorld(o);
   Buffers b = makeBuffers(o, 4096);
@@ -471,6 +511,7 @@ int main(int argc, char** argv) {
   }
   if (o.scenario == "fork") return runFork(o);
   if (o.scenario == "lapincall") return runLapInCall(o);
+  if (o.scenario == "latesplit") return runLateSplit(o);
   if (o.scenario == "biggroup" || o.scenario == "nbgroup") return runBigGroup(o);
   ncclComm_t world = nullptr;
   if (o.scenario == "nonblocking") {
