@@ -360,7 +360,15 @@ int main(int argc, char** argv) {
       env.emplace_back("NCCL_HOSTID", std::string(userHostId != nullptr ? userHostId : "") + "simnode" +
                                           std::to_string(node));
     }
+    // The handled signals are blocked across fork: a signal that came before the child reset its
+    // handlers would run the launcher's handler in the child (which then survives a SIGTERM and
+    // writes into the launcher's signal pipe). The child unblocks them after resetting them.
+    sigset_t handled, previous;
+    sigemptyset(&handled);
+    for (int sig : kHandled) sigaddset(&handled, sig);
+    ::sigprocmask(SIG_BLOCK, &handled, &previous);
     pid_t pid = ::fork();
+    if (pid != 0) ::sigprocmask(SIG_SETMASK, &previous, nullptr);
     if (pid < 0) {
       say("cannot start rank %d: %s", r, std::strerror(errno));
       for (Rank& k : ranks) {

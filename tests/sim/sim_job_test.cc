@@ -375,7 +375,8 @@ TEST_CASE("with --no-kill-on-failure the other ranks run on and the failing rank
 
 TEST_CASE("the time limit sends SIGTERM to every rank, then SIGKILL after the grace period, and exits 124") {
   TempDir dir;
-  Job job = run({NCCLFR_SIMRUN, "-n", "2", "--timeout", "1", "--grace", "1", "--", NCCLFR_SIM_WORKER, "probe",
+  // 5 s: both ranks must have started and installed their SIGTERM handler by then, loaded or not.
+  Job job = run({NCCLFR_SIMRUN, "-n", "2", "--timeout", "5", "--grace", "1", "--", NCCLFR_SIM_WORKER, "probe",
                  "ignore-term"},
                 {{"NCCL_UID_FILE", dir.path + "/uid"}}, dir);
   INFO(job.output);
