@@ -423,6 +423,13 @@ void finishCreate(Recorder* r, ThreadState& t, uint32_t slot, ncclComm_t comm, n
   r->commLive(slot, comm, monoNowNs(), true);
 }
 
+// A split's or shrink's handle as the call returns it, or null when NCCL writes it later from its
+// own thread (a non-blocking parent): reading it now would race with that write.
+ncclComm_t childHandleNow(Recorder* r, uint32_t parent, ncclComm_t* newcomm, ncclResult_t res) {
+  bool async = res == ncclInProgress || (parent != kNoSlot && ld(r->ring.comms[parent].blocking) == 0);
+  return newcomm != nullptr && !async ? *newcomm : nullptr;
+}
+
 template <typename Forward>
 ncclResult_t createComm(CommCreate c, ncclComm_t* out, Forward&& forward) {
   ThreadState& t = tThread;
@@ -624,7 +631,7 @@ NCCLFR_EXPORT ncclResult_t ncclCommSplit(ncclComm_t comm, int color, int key, nc
   }
   ncclResult_t res = f(comm, color, key, newcomm, config);
   try {
-    finishCreate(r, t, slot, newcomm != nullptr ? *newcomm : nullptr, res, newcomm);
+    finishCreate(r, t, slot, childHandleNow(r, parent, newcomm, res), res, newcomm);
   } catch (...) {
   }
   return res;
@@ -657,7 +664,7 @@ NCCLFR_EXPORT ncclResult_t ncclCommShrink(ncclComm_t comm, int* excludeRanksList
   }
   ncclResult_t res = forward();
   try {
-    finishCreate(r, t, slot, newcomm != nullptr ? *newcomm : nullptr, res, newcomm);
+    finishCreate(r, t, slot, childHandleNow(r, parent, newcomm, res), res, newcomm);
   } catch (...) {
   }
   return res;
