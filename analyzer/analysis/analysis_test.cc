@@ -966,9 +966,10 @@ TEST_CASE("the text report of an unmatched send names global ranks and says send
   const std::string text = renderText(out.v, false);
   INFO(text);
 
-  // The header: the communicator by id and name, and the comm rank labelled as such.
+  // The header: the call as a send to its peer, the communicator by id and name, and the comm rank
+  // labelled as such.
   std::string header = lineStarting(text, "1. " + me + " (");
-  CHECK(contains(header, ": unmatched_p2p in send/recv #" + seq + " with " + peer + " on comm "));
+  CHECK(contains(header, ": unmatched_p2p in send #" + seq + " to " + peer + " on comm "));
   CHECK(contains(header, " (pp), where it is comm rank " + std::to_string(s.commRank)));
   // The evidence says which call: a send, to the peer by its global rank, and how the counts differ.
   CHECK(contains(s.evidence, me + "'s send #" + seq + " to " + peer + " on comm "));
@@ -993,9 +994,10 @@ TEST_CASE("the text report of an unmatched send names global ranks and says send
                            std::to_string(s.seq - 1) + ")"));
   // How to read the numbers is said once.
   CHECK(contains(text, "#N: a 0-based sequence"));
-  // The JSON contract is untouched: op "send/recv", the p2p sequence number, the comm rank.
+  // The JSON: op "send" (format 2), its peer, the p2p sequence number, the comm rank.
   auto j = verdictToJson(out.v);
-  CHECK(j["suspects"][0]["op"] == "send/recv");
+  CHECK(j["suspects"][0]["op"] == "send");
+  CHECK(j["suspects"][0]["peer"]["label"] == peer);
   CHECK(j["suspects"][0]["seq"] == s.seq);
   CHECK(j["suspects"][0]["comm_rank"] == s.commRank);
 }
@@ -1055,4 +1057,190 @@ TEST_CASE("the text report counts in words: no (s), no '1 ranks', no state names
       }
     }
   }
+}
+
+TEST_CASE("hostOnly: a rank without a dump is named missing - with what host timing cannot tell") {
+  auto o = opts("missing", 16);
+  o.timing = schema::TimingMode::HOST_ONLY;
+  auto out = run(o);
+  expectSuspect(out, out.made.faultRank, Reason::kMissing);
+  CHECK(out.v.status == Status::kHang);
+  const Suspect& s = out.v.suspects[0];
+  CHECK(s.comm != 0);
+  CHECK(contains(s.evidence, "left no dump"));
+  CHECK(contains(s.evidence, "NCCLFR_TIMING=host"));
+  CHECK(contains(s.evidence, "cannot be told"));
+  CHECK(contains(out.v.summary, "rank " + std::to_string(out.made.faultRank) + ": missing"));
+  REQUIRE(out.v.missingRanks.size() == 1);
+  // A healthy hostOnly job with a dump lost is still only incomplete: nothing says anything went wrong.
+  auto h = opts("healthy", 16);
+  h.timing = schema::TimingMode::HOST_ONLY;
+  TempDir tmp;
+  synth::Result made;
+  std::string error;
+  REQUIRE(synth::writeJob(h, tmp.path.string(), &made, &error));
+  REQUIRE(fs::remove(tmp.path / "rank000005.ncclfr"));
+  auto healthy = analyzeDir(tmp.path);
+  INFO(renderText(healthy.v, true));
+  CHECK(healthy.v.status == Status::kIncomplete);
+  CHECK(healthy.v.suspects.empty());
+}
+
+TEST_CASE("hostOnly: a send without a matching receive is named from the counts") {
+  auto o = opts("unmatched_p2p", 16);
+  o.timing = schema::TimingMode::HOST_ONLY;
+  auto out = run(o);
+  expectSuspect(out, out.made.faultRank, Reason::kUnmatchedP2P);
+  CHECK(out.v.status == Status::kDesync);
+  const Suspect& s = out.v.suspects[0];
+  CHECK(s.op == "send");
+  REQUIRE(!out.v.p2pLeftovers.empty());
+  const P2PLeftover& l = out.v.p2pLeftovers[0];
+  CHECK(s.seq == l.receives);  // the first send with no receive
+  CHECK(s.peer.label == l.dst.label);
+  CHECK(contains(s.evidence, "NCCLFR_TIMING=host"));
+  CHECK(!contains(out.v.summary, "cannot be told"));
+  CHECK(contains(out.v.summary,
+                 ": unmatched_p2p in send #" + std::to_string(s.seq) + " to " + l.dst.label + " on comm "));
+}
+
+TEST_CASE("endOnly: the summary names the communicator that stalled - the inference said once") {
+  for (const char* scenario : {"device_stall", "transport"}) {
+    auto o = opts(scenario, 16);
+    o.timing = schema::TimingMode::END_ONLY;
+    auto out = run(o);
+    INFO(scenario << "\n" << renderText(out.v, true));
+    CHECK(out.v.status == Status::kHang);
+    // The tensor-parallel group the fault sits in; the data-parallel groups only queue behind it.
+    CHECK(contains(out.v.summary, "(tp) is stuck in the transport"));
+    CHECK(!contains(out.v.summary, "(dp)"));
+    CHECK(!contains(out.v.summary, "more like it"));
+    size_t transportNotes = 0, unmeasuredNotes = 0;
+    for (const auto& n : out.v.notes) {
+      transportNotes += contains(n, "none completed it: stuck in the transport") ? 1 : 0;
+      unmeasuredNotes += contains(n, "whose start of it was not measured") ? 1 : 0;
+    }
+    CHECK(transportNotes == 1);
+    CHECK(unmeasuredNotes == 1);
+    CHECK(anyNoteContains(out.v, "(tp): every rank issued allReduce #"));
+  }
+  // A host stall seen through endOnly dumps: the data-parallel groups wait behind it, not in the transport.
+  auto o = opts("host_stall", 16);
+  o.timing = schema::TimingMode::END_ONLY;
+  auto out = run(o);
+  expectSuspect(out, out.made.faultRank, Reason::kHostStall);
+  CHECK(!anyNoteContains(out.v, "none completed it"));
+}
+
+TEST_CASE("a communicator whose sends and receives are stuck never says every call completed") {
+  // The stuck-pair job above: the world communicator carries only the ring of sends and receives.
+  auto job = demoJob(3);
+  for (auto& x : job) {
+    if (x.rank != 3) x.calls.resize(x.calls.size() - 5);
+    int64_t t = 30'000 + x.rank * 7;
+    x.calls.push_back({1, schema::Op::ALL_GATHER, schema::EntryState::COMPLETED, -1, 0, t});
+    x.calls.push_back({1, schema::Op::REDUCE_SCATTER, schema::EntryState::COMPLETED, -1, 0, t + 10});
+    x.calls.push_back({0, schema::Op::SEND, schema::EntryState::STARTED, (x.rank + 1) % 4, 100, t + 20});
+    x.calls.push_back({0, schema::Op::RECV, schema::EntryState::STARTED, (x.rank + 3) % 4, 100, t + 21});
+    x.calls.push_back({2, schema::Op::ALL_REDUCE, schema::EntryState::SCHEDULED, -1, 0, t + 30});
+  }
+  TempDir tmp;
+  auto out = analyzeFake(job, tmp);
+  INFO(renderText(out.v, true));
+  const CommReport* world = nullptr;
+  for (const auto& c : out.v.comms) {
+    if (c.id == kFakeWorld) world = &c;
+  }
+  REQUIRE(world != nullptr);
+  CHECK(!contains(world->summary, "every call completed"));
+  CHECK(contains(world->summary, "8 sends and receives not completed"));
+  CHECK(contains(world->summary, "send #3 from rank 0 to rank 1"));
+  // A communicator whose sends and receives all completed says so.
+  auto healthy = demoJob(2);
+  healthy[3].calls.push_back({1, schema::Op::ALL_GATHER, schema::EntryState::COMPLETED, -1, 0, 20'000});
+  for (auto& x : healthy) {
+    for (auto& c : x.calls) c.state = schema::EntryState::COMPLETED;
+  }
+  TempDir tmp2;
+  auto ok = analyzeFake(healthy, tmp2);
+  for (const auto& c : ok.v.comms) {
+    if (c.id == kFakeWorld) CHECK(contains(c.summary, "every send and receive completed"));
+  }
+}
+
+TEST_CASE("a point-to-point suspect's op is send or recv - its peer named in the text header") {
+  SECTION("a completed send with no receive") {
+    std::vector<FakeRank> job(2);
+    for (int32_t r = 0; r < 2; ++r) {
+      FakeRank& x = job[static_cast<size_t>(r)];
+      x.rank = r;
+      x.comms = {{kFakeWorld, "world", r, 2}};
+      x.calls.push_back({0, schema::Op::ALL_REDUCE, schema::EntryState::COMPLETED, -1, 0, 0});
+    }
+    job[0].calls.push_back({0, schema::Op::SEND, schema::EntryState::COMPLETED, 1, 0, 10});
+    TempDir tmp;
+    auto out = analyzeFake(job, tmp);
+    expectSuspect(out, 0, Reason::kUnmatchedP2P);
+    const Suspect& s = out.v.suspects[0];
+    CHECK(s.op == "send");
+    CHECK(s.seq == 0);
+    CHECK(s.peer.label == "rank 1");
+    CHECK(verdictToJson(out.v)["suspects"][0]["op"] == "send");
+    CHECK(verdictToJson(out.v)["suspects"][0]["peer"]["rank"] == 1);
+    const std::string text = renderText(out.v, false);
+    INFO(text);
+    CHECK(contains(lineStarting(text, "1. rank 0 ("),
+                   ": unmatched_p2p in send #0 to rank 1 on comm 0x0000000000001111 (world), where it is comm rank 0"));
+  }
+  SECTION("a send in a circle of waits") {
+    auto out = run(opts("unmatched_p2p", 16));
+    expectSuspect(out, out.made.faultRank, Reason::kUnmatchedP2P);
+    const Suspect& s = out.v.suspects[0];
+    CHECK(s.op == "send");
+    REQUIRE(s.with.size() == 1);
+    CHECK(s.peer.label == s.with[0].label);
+    auto j = verdictToJson(out.v);
+    CHECK(j["suspects"][0]["op"] == "send");
+    for (const auto& l : j["suspects"][0]["chain"]) CHECK(l["op"] != "send/recv");
+    const std::string text = renderText(out.v, false);
+    INFO(text);
+    CHECK(contains(lineStarting(text, "1. " + s.who.label + " ("),
+                   ": unmatched_p2p in send #" + std::to_string(s.seq) + " to " + s.peer.label + " on comm "));
+    CHECK(!contains(text, "send/recv #"));
+  }
+}
+
+TEST_CASE("a circle of three ranks: the suspect's comm, seq and op name one call") {
+  // Pairs {0,1} on comm a, {1,2} on comm b, {0,2} on comm c. After a first all-reduce everywhere
+  // (and a send from rank 0 to rank 2 on c, received), rank 0 waits in an all-reduce on a for rank
+  // 1; rank 1 waits in a send to rank 2 on b; rank 2 waits in an all-reduce on c for rank 0. Each
+  // host is held there, so none issues what the next one waits for: a circle with one send in it.
+  constexpr uint64_t kA = 0x5001, kB = 0x5002, kC = 0x5003;
+  std::vector<FakeRank> job(3);
+  for (int32_t r = 0; r < 3; ++r) job[static_cast<size_t>(r)].rank = r;
+  job[0].comms = {{kA, "a", 0, 2}, {kC, "c", 0, 2}};
+  job[1].comms = {{kA, "a", 1, 2}, {kB, "b", 0, 2}};
+  job[2].comms = {{kB, "b", 1, 2}, {kC, "c", 1, 2}};
+  const auto done = schema::EntryState::COMPLETED, started = schema::EntryState::STARTED;
+  for (auto& x : job) {
+    x.calls.push_back({0, schema::Op::ALL_REDUCE, done, -1, 0, x.rank});
+    x.calls.push_back({1, schema::Op::ALL_REDUCE, done, -1, 0, 10 + x.rank});
+  }
+  job[0].calls.push_back({1, schema::Op::SEND, done, 1, 0, 20});
+  job[2].calls.push_back({1, schema::Op::RECV, done, 0, 0, 20});
+  job[0].calls.push_back({0, schema::Op::ALL_REDUCE, started, -1, 0, 30});
+  job[1].calls.push_back({1, schema::Op::SEND, started, 1, 0, 30});
+  job[2].calls.push_back({1, schema::Op::ALL_REDUCE, started, -1, 0, 30});
+  TempDir tmp;
+  auto out = analyzeFake(job, tmp);
+  expectSuspect(out, 1, Reason::kUnmatchedP2P);
+  const Suspect& s = out.v.suspects[0];
+  CHECK(s.comm == kB);
+  CHECK(s.commRank == 0);
+  CHECK(s.seq == 0);
+  CHECK(s.op == "send");
+  CHECK(s.peer.label == "rank 2");
+  CHECK(contains(out.v.summary, "rank 1: unmatched_p2p in send #0 to rank 2 on comm 0x0000000000005002 (b)"));
+  CHECK(contains(s.evidence, "circle"));
+  CHECK(s.with.size() == 2);
 }

@@ -69,6 +69,7 @@ constexpr size_t kMaxListedMissing = 1 << 16;
 // carry the timeout; then this default: NCCLFR_TIMEOUT's smallest sensible value is seconds, and a
 // healthy call waits milliseconds.
 constexpr int64_t kInFlightDefaultNs = 1'000'000'000;
+constexpr const char* kEveryP2PCompleted = "every send and receive completed";
 
 std::string fmtSeconds(int64_t ns) {
   char buf[32];
@@ -114,6 +115,9 @@ bool hasError(const CommView& c) {
 
 // ncclResult_t codes other than success and "in progress".
 bool failedResult(int32_t r) { return r != 0 && r != 7; }
+
+// A point-to-point call's op as the verdict names it (the JSON `op`).
+const char* p2pOpName(bool send) { return send ? "send" : "recv"; }
 
 const char* ncclResultName(int32_t r) {
   switch (r) {
@@ -165,10 +169,11 @@ struct Node {
   RankState state = RankState::kNotEnqueued;
   bool p2p = false;      // the call is a send/recv (seq is its p2p sequence number)
   int64_t seq = -1;      // the call this rank has not done
-  int32_t peer = -1;     // p2p: the comm rank that waits for this one
+  int32_t peer = -1;     // p2p: the comm rank on the other side (the one that waits for this one)
   int64_t afterSeq = -1; // p2p: the waiting call's collective position (Entry.seq)
+  bool send = false;     // p2p: this rank's side is a send (else a recv)
   bool operator<(const Node& o) const {
-    return std::tie(group, member, p2p, seq, peer) < std::tie(o.group, o.member, o.p2p, o.seq, o.peer);
+    return std::tie(group, member, p2p, seq, peer, send) < std::tie(o.group, o.member, o.p2p, o.seq, o.peer, o.send);
   }
 };
 
@@ -180,12 +185,14 @@ struct Root {
   std::vector<Node> chain;             // longest path that reached it, head first
   int32_t errorCode = 0;
   int64_t errorWallNs = 0;
-  bool p2pOp = false;                  // the call in question is a send/recv (p2pSeq below)
-  int64_t p2pSeq = -1;
+  // The call the suspect is named for, when it is not node's own: in a circle of waits with a
+  // send/recv in it, the send or recv without counterpart (of this rank's, on its communicator).
+  // Comm, comm rank, seq and op all come from one node, so they name one call.
+  bool hasCall = false;
+  Node call;
   int64_t waitSince = 0;               // earliest wall-clock enqueue of the call among its waiting peers
-  std::string call;                    // the call in question for the summary line, when the node does not say
-                                       // it ("send #5 to rank 3 on comm X (pp)")
   std::set<size_t> waitingGroups;      // stalled groups whose blockers lead here
+  const Node& named() const { return hasCall ? call : node; }
 };
 
 // A send/recv pair a chain ended in: both sides started it, neither completed it.
@@ -255,6 +262,8 @@ class Analyzer {
   // A member of g by its global rank ("rank 9", "node3:4242"), for sentences that also name the
   // communicator; "comm rank 3" only for a rank without a dump whose global rank is not known.
   std::string peerLabel(const Group& g, int32_t commRank) const;
+  // The same member as a RankRef (the label "comm rank 3" when nothing better is known).
+  RankRef peerRef(const Group& g, int32_t commRank) const;
   bool isPending(const ProcessDump& p, const EntryView& e) const;
   // What a process's recorder measured: its timing mode, unless its own counters contradict it
   // (checkMeasured).
@@ -308,6 +317,12 @@ class Analyzer {
   void checkSnapshot();
   void followChains();
   void collectOtherSuspects();
+  // How g's sends and receives stand, for its summary: "" when none was issued, kEveryP2PCompleted,
+  // or how many did not complete with an example ("8 sends and receives not completed: ...").
+  std::string p2pAccount(size_t gi) const;
+  // A dump written because of a stall, an error or an abort, or a process that died (the one of the
+  // rank that triggered the incident when there is one); null when the dumps say nothing went wrong.
+  const ProcessDump* alarmDump() const;
   void finish();
 
   // --- wait-for graph
@@ -318,7 +333,6 @@ class Analyzer {
   void classifyCycle(const std::vector<Node>& cycle);
   size_t rootIndex(const Node& n);
   void dfs(const Node& n, std::vector<Node>& path, std::set<Node>& onPath, size_t headGroup);
-  int32_t p2pBalance(const Group& g, const Member& m) const;
   ChainLink link(const Node& n, const std::string& why) const;
   std::string nodeText(const Node& n) const;
   // The call of n's rank that n stands for ("allReduce #41", "send #7 to rank 3"), without the
@@ -342,6 +356,8 @@ class Analyzer {
   std::map<Node, std::vector<size_t>> memo_;  // node -> roots it leads to
   std::map<Node, std::string> whyOf_;
   std::set<size_t> transportGroups_;          // chains that end in a stuck transport
+  std::map<size_t, std::set<size_t>> transportWaiters_;  // ... and the other stalled groups whose chains lead there
+  std::map<Node, std::set<size_t>> memoTransport_;       // node -> transport groups it leads to
   std::set<size_t> transportUnsure_;           // ... where some rank's start of the call was not measured
   std::set<StuckPair> stuckPairs_;            // chains that end in a send/recv both sides started
   std::map<size_t, std::string> unknownEnds_;  // process -> why: chains that end where progress is unknown
@@ -929,6 +945,19 @@ std::string Analyzer::peerLabel(const Group& g, int32_t commRank) const {
   return "comm rank " + std::to_string(commRank);
 }
 
+RankRef Analyzer::peerRef(const Group& g, int32_t commRank) const {
+  if (commRank >= 0 && commRank < g.size) {
+    int32_t k = g.memberOf[static_cast<size_t>(commRank)];
+    if (k >= 0) {
+      const Member& m = g.members[static_cast<size_t>(k)];
+      if (m.proc != kNone || m.globalRank >= 0) return refMember(g, m);
+    }
+  }
+  RankRef r;
+  r.label = peerLabel(g, commRank);
+  return r;
+}
+
 void Analyzer::buildGroups() {
   where_.resize(job_.processes.size());
   for (size_t p = 0; p < job_.processes.size(); ++p) {
@@ -1074,6 +1103,7 @@ void Analyzer::inferMissingRanks() {
 }
 
 void Analyzer::computeFrontiers() {
+  std::vector<int64_t> firstPending(job_.processes.size(), -2);  // entry index, -1 none, -2 not looked for
   for (auto& g : groups_) {
     if (g.present == 0) continue;
     int64_t f = INT64_MAX;
@@ -1130,7 +1160,19 @@ void Analyzer::computeFrontiers() {
         m.state = RankState::kQueued;
       }
       if (g.frontierOp.empty() && e) g.frontierOp = enumName(e->op);
-      bool blocker = m.state == RankState::kNotEnqueued || m.state == RankState::kQueued ||
+      // Without start times (endOnly) a call not completed may be stuck in the transport or queued
+      // behind an earlier unfinished call of the same rank: with such a call, it is read as the
+      // latter, and the chain goes on through that call (in full timing the same rank is queued).
+      bool behindOwn = false;
+      if (m.state == RankState::kPending && e) {
+        // The process's oldest unfinished call, found once (rings hold thousands of calls).
+        if (firstPending[m.proc] == -2) {
+          const EntryView* x = earliestPending(m.proc, nullptr, false);
+          firstPending[m.proc] = x ? static_cast<int64_t>(x->index) : -1;
+        }
+        behindOwn = firstPending[m.proc] >= 0 && firstPending[m.proc] < static_cast<int64_t>(e->index);
+      }
+      bool blocker = m.state == RankState::kNotEnqueued || m.state == RankState::kQueued || behindOwn ||
                      (d.processDied && m.state != RankState::kCompleted);
       if (blocker) g.blockers.push_back(static_cast<size_t>(&m - g.members.data()));
     }
@@ -1146,7 +1188,7 @@ void Analyzer::computeFrontiers() {
     if (hard) {
       std::erase_if(g.blockers, [&](size_t b) {
         const Member& m = g.members[b];
-        return m.state == RankState::kQueued && !proc(m.proc).processDied;
+        return (m.state == RankState::kQueued || m.state == RankState::kPending) && !proc(m.proc).processDied;
       });
     }
   }
@@ -1321,13 +1363,6 @@ void Analyzer::checkMismatches() {
   }
 }
 
-int32_t Analyzer::p2pBalance(const Group& g, const Member& m) const {
-  (void)g;
-  int64_t b = 0;
-  for (const auto& k : commOf(m).p2p) b += (k.send ? 1 : -1) * (k.lastEnqueuedSeq + 1);
-  return static_cast<int32_t>(std::clamp<int64_t>(b, INT32_MIN, INT32_MAX));
-}
-
 void Analyzer::matchP2P() {
   for (const auto& g : groups_) {
     std::set<std::pair<int32_t, int32_t>> seen;
@@ -1379,10 +1414,42 @@ void Analyzer::matchP2P() {
                               sentUnmatched ? "receives from it" : "sends to it") +
                        (theirs > 0 ? " (#0 to #" + std::to_string(theirs - 1) + ")" : "") + ": it has no counterpart";
           x.with.push_back(ref(otherSide));
-          std::string call = x.op + " #" + std::to_string(x.seq) + (sentUnmatched ? " to " : " from ") +
-                             ref(otherSide).label + " on " + commName(g);
-          extra_.push_back({std::move(x), std::move(call)});
+          x.peer = ref(otherSide);
+          extra_.push_back({std::move(x), ""});
+          continue;
         }
+        // Recorded without GPU times (hostOnly), completion says nothing; the counts and the
+        // order of calls still do. The first call of the side that issued more has no counterpart,
+        // and when the other side has since issued collectives on this communicator past the point
+        // where that call was issued, it skipped it: no later receive (send) can match it.
+        const bool extraSends = sends > recvs;
+        const Member& mx = extraSends ? ms : md;
+        const Member& mo = extraSends ? md : ms;
+        if (completionKnown(mx.proc)) continue;
+        const int64_t first = extraSends ? recvs : sends;
+        const EntryView* e = proc(mx.proc).findP2P(mx.comm, mo.commRank, extraSends, first);
+        const int64_t past = commOf(mo).lastEnqueuedSeq;
+        if (!e || past <= e->seq) continue;
+        Suspect x;
+        x.who = ref(mx.proc);
+        x.comm = g.id;
+        x.commRank = mx.commRank;
+        x.seq = first;
+        x.op = p2pOpName(extraSends);
+        x.reason = Reason::kUnmatchedP2P;
+        x.peer = ref(mo.proc);
+        x.with.push_back(x.peer);
+        const std::string other = x.peer.label;
+        x.evidence = "issued " + x.op + " #" + std::to_string(first) + (extraSends ? " to " : " from ") + other +
+                     " on " + commName(g) + " after collective #" + std::to_string(e->seq) + ", but " + other +
+                     " issued only " +
+                     plural(first, extraSends ? "receive from it" : "send to it",
+                            extraSends ? "receives from it" : "sends to it") +
+                     (first > 0 ? " (#0 to #" + std::to_string(first - 1) + ")" : "") +
+                     ", although it went past that point (it issued collectives there up to #" + std::to_string(past) +
+                     "): it has no counterpart; recorded with NCCLFR_TIMING=host, so this is read from the counts and "
+                     "the order of calls alone (whether the GPU ever ran it was not measured)";
+        extra_.push_back({std::move(x), ""});
       }
     }
   }
@@ -1429,14 +1496,14 @@ std::vector<Node> Analyzer::waitTargets(size_t p, const EntryView& e, std::strin
   std::string what = send ? "receive" : "send";
   if (pm.proc == kNone) {
     *why = "waits for " + peerLabel(h, peer) + ", which left no dump";
-    return {{gi, pmi, RankState::kMissing, true, e.p2pSeq, me, e.seq}};
+    return {{gi, pmi, RankState::kMissing, true, e.p2pSeq, me, e.seq, !send}};
   }
   const auto& pd = proc(pm.proc);
   const P2PCounterView* k = commOf(pm).p2pCounter(me, !send);
   int64_t enq = k ? k->lastEnqueuedSeq : -1;
   if (enq < e.p2pSeq) {
     *why = "waits for " + pd.label() + ", which never issued the matching " + what;
-    return {{gi, pmi, RankState::kNotEnqueued, true, e.p2pSeq, me, e.seq}};
+    return {{gi, pmi, RankState::kNotEnqueued, true, e.p2pSeq, me, e.seq, !send}};
   }
   // Its own side: a call its stream never started waits for nothing of the peer's yet, and nothing
   // of its own is in front of it (it is this rank's oldest unfinished call). That names this rank's
@@ -1447,7 +1514,7 @@ std::vector<Node> Analyzer::waitTargets(size_t p, const EntryView& e, std::strin
   if (mineKnown && seenOf(p, e) == kSeenNone) {
     if (!laterProgress(p, e)) {
       *why = "its own stream never started";
-      return {{gi, mi, RankState::kQueued, true, e.p2pSeq, peer, e.seq}};
+      return {{gi, mi, RankState::kQueued, true, e.p2pSeq, peer, e.seq, send}};
     }
     *why = "its recorder never saw start, although calls it issued later ran: where it waits is not known";
     end->unknown = true;
@@ -1462,7 +1529,7 @@ std::vector<Node> Analyzer::waitTargets(size_t p, const EntryView& e, std::strin
   bool theirsKnown = startKnown(pm.proc) && !(theirs && untrackedUnknown(pm.proc, *theirs));
   if (started < e.p2pSeq && theirsKnown && !(theirs && laterProgress(pm.proc, *theirs))) {
     *why = "waits for " + pd.label() + ", which issued the matching " + what + " but whose stream never started it";
-    return {{gi, pmi, RankState::kQueued, true, e.p2pSeq, me, e.seq}};
+    return {{gi, pmi, RankState::kQueued, true, e.p2pSeq, me, e.seq, !send}};
   }
   if (started < e.p2pSeq && theirsKnown) {
     *why = "waits for " + pd.label() + ", which issued the matching " + what +
@@ -1545,9 +1612,23 @@ std::vector<Node> Analyzer::next(const Node& n, std::string* why, WaitEnd* end) 
     *why = "never issued " + callText(n) + ": its host is held by " + w;
     return out;
   }
+  if (n.state == RankState::kPending && !n.p2p) {
+    // endOnly: issued, not completed, and an earlier call of its own is unfinished (computeFrontiers).
+    const EntryView* mine = d.findCollective(m.comm, n.seq);
+    const EntryView* e = mine ? earliestPending(m.proc, mine, false) : nullptr;
+    std::string w;
+    std::vector<Node> out;
+    if (e) out = heldBy(m.proc, *e, &w, end);
+    if (e) *why = "issued " + callText(n) + " (its start on the GPU not measured), behind " + w;
+    if (out.empty() && end->transportGroup == kNone && !end->stuck) {
+      // Nothing further to follow: never a culprit of its own (its start was not measured).
+      end->unknown = true;
+      if (!e) *why = "issued " + callText(n) + "; its start on the GPU was not measured";
+    }
+    return out;
+  }
   if (n.state == RankState::kQueued) {
-    const EntryView* mine = n.p2p ? d.findP2P(m.comm, n.peer, false, n.seq) : d.findCollective(m.comm, n.seq);
-    if (n.p2p && !mine) mine = d.findP2P(m.comm, n.peer, true, n.seq);
+    const EntryView* mine = n.p2p ? d.findP2P(m.comm, n.peer, n.send, n.seq) : d.findCollective(m.comm, n.seq);
     // The ring no longer holds the call itself: everything it holds is newer, so nothing it holds
     // can be in front of it.
     if (!mine) return {};
@@ -1566,22 +1647,8 @@ std::vector<Node> Analyzer::next(const Node& n, std::string* why, WaitEnd* end) 
 std::string Analyzer::callText(const Node& n) const {
   const Group& g = groups_[n.group];
   if (!n.p2p) return (g.frontierOp.empty() ? std::string("call") : g.frontierOp) + " #" + std::to_string(n.seq);
-  // This rank's side of a send/recv: the counterpart of what the waiting peer issued.
-  if (n.peer >= 0 && n.peer < g.size) {
-    int32_t wi = g.memberOf[static_cast<size_t>(n.peer)];
-    if (wi >= 0) {
-      const Member& w = g.members[static_cast<size_t>(wi)];
-      const Member& m = g.members[n.member];
-      if (w.proc != kNone) {
-        const auto& wd = proc(w.proc);
-        std::string peer = refMember(g, w).label;
-        if (wd.findP2P(w.comm, m.commRank, true, n.seq)) return "recv #" + std::to_string(n.seq) + " from " + peer;
-        if (wd.findP2P(w.comm, m.commRank, false, n.seq)) return "send #" + std::to_string(n.seq) + " to " + peer;
-      }
-      return "send/recv #" + std::to_string(n.seq) + " with " + refMember(g, w).label;
-    }
-  }
-  return "send/recv #" + std::to_string(n.seq);
+  return std::string(p2pOpName(n.send)) + " #" + std::to_string(n.seq) + (n.send ? " to " : " from ") +
+         peerLabel(g, n.peer);
 }
 
 std::string Analyzer::nodeText(const Node& n) const { return callText(n) + " on " + commName(groups_[n.group]); }
@@ -1594,7 +1661,7 @@ ChainLink Analyzer::link(const Node& n, const std::string& why) const {
   l.comm = g.id;
   l.commRank = m.commRank;
   l.seq = n.seq;
-  l.op = n.p2p ? "send/recv" : g.frontierOp;
+  l.op = n.p2p ? p2pOpName(n.send) : g.frontierOp;
   l.state = n.state;
   l.why = why;
   return l;
@@ -1624,12 +1691,11 @@ void Analyzer::classifyRoot(const Node& n, Root* r) const {
       }
     }
   } else if (n.peer >= 0 && n.peer < g.size) {
-    // The waiting side's send or receive.
+    // The waiting side's send or receive: the counterpart of this rank's.
     const Member& w = g.members[static_cast<size_t>(g.memberOf[static_cast<size_t>(n.peer)])];
     if (w.proc != kNone) {
       const auto& wd = proc(w.proc);
-      const EntryView* e = wd.findP2P(w.comm, m.commRank, true, n.seq);
-      if (!e) e = wd.findP2P(w.comm, m.commRank, false, n.seq);
+      const EntryView* e = wd.findP2P(w.comm, m.commRank, !n.send, n.seq);
       if (e && wd.wallNs(e->enqueueMonoNs) > 0) {
         waitSince = wd.wallNs(e->enqueueMonoNs);
         waitFor = satSub(wd.dumpMonoNs, e->enqueueMonoNs);
@@ -1650,13 +1716,7 @@ void Analyzer::classifyRoot(const Node& n, Root* r) const {
     waiters = who + call + since;
     waitersInIt = who + "it" + since;
   } else if (n.p2p) {
-    const Member& w = g.members[static_cast<size_t>(g.memberOf[static_cast<size_t>(n.peer)])];
-    std::string theirs = "send/recv #" + std::to_string(n.seq) + " with it";
-    if (w.proc != kNone) {
-      const auto& wd = proc(w.proc);
-      if (wd.findP2P(w.comm, m.commRank, true, n.seq)) theirs = "send #" + std::to_string(n.seq) + " to it";
-      else if (wd.findP2P(w.comm, m.commRank, false, n.seq)) theirs = "recv #" + std::to_string(n.seq) + " from it";
-    }
+    std::string theirs = (n.send ? "recv #" : "send #") + std::to_string(n.seq) + (n.send ? " from it" : " to it");
     std::string since;
     if (waitSince > 0) since = " since " + fmtWall(waitSince) + " (" + fmtSeconds(waitFor) + " before its dump)";
     waitersInIt = peerLabel(g, n.peer) + " waits in its " + theirs + since;
@@ -1779,100 +1839,92 @@ size_t Analyzer::rootIndex(const Node& n) {
 void Analyzer::classifyCycle(const std::vector<Node>& cycle) {
   // Ranks wait on each other in a circle: no one is late, the calls disagree. With a point-to-point
   // call in the circle it is a send or receive without counterpart, otherwise calls in a different
-  // order. The rank whose point-to-point traffic is out of balance with its peers' goes first.
-  bool p2p = false;
-  for (const auto& n : cycle) p2p = p2p || n.p2p;
-  std::vector<const Node*> order;
-  for (const auto& n : cycle) order.push_back(&n);
-  if (p2p) {
-    std::stable_sort(order.begin(), order.end(), [&](const Node* a, const Node* b) {
-      auto dev = [&](const Node* x) {
-        const Group& g = groups_[x->group];
-        const Member& m = g.members[x->member];
-        if (m.proc == kNone) return 0;
-        std::map<int32_t, int> hist;
-        for (const auto& o : g.members) {
-          if (o.proc != kNone) ++hist[p2pBalance(g, o)];
-        }
-        int32_t mode = 0;
-        int best = -1;
-        for (auto [bal, cnt] : hist) {
-          if (cnt > best) {
-            best = cnt;
-            mode = bal;
-          }
-        }
-        return p2pBalance(g, m) != mode ? 1 : 0;
-      };
-      int da = dev(a), db = dev(b);
-      if (da != db) return da > db;
-      return a->p2p && !b->p2p;
-    });
-  }
-  // One suspect for the circle: the most likely rank first, the others named with it.
-  const Node* lead = nullptr;
-  for (const Node* n : order) {
-    if (groups_[n->group].members[n->member].proc != kNone) {
-      lead = n;
+  // order. The send/recv in question is the first one of the circle whose counts do not pair up
+  // (else the first); the rank that issued it, whose peer never issued the counterpart, is named,
+  // for that call. Without one, the first rank of the circle that left a dump.
+  auto leftoverOf = [&](const Node& n) -> const P2PLeftover* {
+    const Group& g = groups_[n.group];
+    const int32_t lacking = g.members[n.member].commRank;
+    const int32_t src = n.send ? lacking : n.peer, dst = n.send ? n.peer : lacking;
+    for (const auto& l : v_.p2pLeftovers) {
+      if (l.comm == g.id && l.srcCommRank == src && l.dstCommRank == dst) return &l;
+    }
+    return nullptr;
+  };
+  const Node* c = nullptr;
+  for (const auto& n : cycle) {
+    const Group& g = groups_[n.group];
+    if (!n.p2p || n.peer < 0 || n.peer >= g.size || g.memberOf[static_cast<size_t>(n.peer)] < 0) continue;
+    if (!c) c = &n;
+    if (leftoverOf(n)) {
+      c = &n;
       break;
     }
   }
-  if (!lead) lead = order.front();
+  bool p2p = false;
+  for (const auto& n : cycle) p2p = p2p || n.p2p;
   Root r;
+  const Node* lead = nullptr;
+  std::string detail;
+  if (c) {
+    const Group& g = groups_[c->group];
+    const size_t wi = static_cast<size_t>(g.memberOf[static_cast<size_t>(c->peer)]);
+    const Member& waiter = g.members[wi];
+    const Member& lacking = g.members[c->member];
+    for (const auto& n : cycle) {
+      if (waiter.proc != kNone && groups_[n.group].members[n.member].proc == waiter.proc) {
+        lead = &n;
+        break;
+      }
+    }
+    if (lead) {
+      // Its own side, which has no counterpart.
+      r.hasCall = true;
+      r.call = Node{c->group, wi, RankState::kStarted, true, c->seq, lacking.commRank, c->afterSeq, !c->send};
+    } else if (lacking.proc != kNone) {
+      lead = c;
+    }
+    // "rank 1's send #1284 to rank 9 on comm X (pp) has no matching receive: rank 1 issued 1285
+    // sends to rank 9 (#0 to #1284), rank 9 issued 1284 receives from rank 1 (#0 to #1283)".
+    const std::string lackingLabel = refMember(g, lacking).label;
+    const bool waiterSends = !c->send;
+    detail = refMember(g, waiter).label + "'s " + p2pOpName(waiterSends) + " #" + std::to_string(c->seq) +
+             (waiterSends ? " to " : " from ") + lackingLabel + " on " + commName(g) + " has no " +
+             (waiterSends ? "matching receive" : "matching send");
+    if (const P2PLeftover* l = leftoverOf(*c)) {
+      auto span = [](int64_t k) { return k > 0 ? " (#0 to #" + std::to_string(k - 1) + ")" : std::string(); };
+      detail += ": " + l->src.label + " issued " + plural(l->sends, "send") + " to " + l->dst.label + span(l->sends) +
+                ", " + l->dst.label + " issued " + plural(l->receives, "receive") + " from " + l->src.label +
+                span(l->receives);
+    }
+  }
+  if (!lead) {
+    for (const auto& n : cycle) {
+      if (groups_[n.group].members[n.member].proc != kNone) {
+        lead = &n;
+        break;
+      }
+    }
+  }
+  if (!lead) lead = &cycle.front();
   r.node = *lead;
   r.reason = p2p ? Reason::kUnmatchedP2P : Reason::kMismatch;
   // "rank 1 (allReduce #1283 on comm X: issued it but the GPU never started it) waits for rank 9
   // (recv #1284 from rank 1 on comm X: never issued it), which waits for rank 1".
   std::string circle;
-  for (const auto& c : cycle) {
-    circle += (circle.empty() ? "" : " waits for ") + refMember(groups_[c.group], groups_[c.group].members[c.member]).label +
-              " (" + nodeText(c) + ": " + rankStateText(c.state) + ")";
+  for (const auto& x : cycle) {
+    const Group& g = groups_[x.group];
+    circle += (circle.empty() ? "" : " waits for ") + refMember(g, g.members[x.member]).label + " (" + nodeText(x) +
+              ": " + rankStateText(x.state) + ")";
   }
   circle += ", which waits for " +
             refMember(groups_[cycle.front().group], groups_[cycle.front().group].members[cycle.front().member]).label;
   const Member& lm = groups_[lead->group].members[lead->member];
-  for (const Node* n : order) {
-    const Member& o = groups_[n->group].members[n->member];
+  for (const auto& x : cycle) {
+    const Member& o = groups_[x.group].members[x.member];
     if (o.proc != kNone && o.proc != lm.proc &&
         std::find(r.withProcs.begin(), r.withProcs.end(), o.proc) == r.withProcs.end()) {
       r.withProcs.push_back(o.proc);
-    }
-  }
-  std::string detail;
-  if (p2p) {
-    // Say which send or receive has no counterpart.
-    for (const auto& c : cycle) {
-      if (!c.p2p) continue;
-      const Group& g = groups_[c.group];
-      const Member& lacking = g.members[c.member];
-      const Member& waiter = g.members[static_cast<size_t>(g.memberOf[static_cast<size_t>(c.peer)])];
-      r.p2pOp = true;
-      r.p2pSeq = c.seq;
-      // The waiter issued its side; the lacking rank never issued the other.
-      std::string waiterLabel = refMember(g, waiter).label, lackingLabel = refMember(g, lacking).label;
-      std::string side = "send/recv #" + std::to_string(c.seq) + " with " + lackingLabel, counterpart = "counterpart";
-      if (waiter.proc != kNone && proc(waiter.proc).findP2P(waiter.comm, lacking.commRank, true, c.seq)) {
-        side = "send #" + std::to_string(c.seq) + " to " + lackingLabel;
-        counterpart = "matching receive";
-      } else if (waiter.proc != kNone && proc(waiter.proc).findP2P(waiter.comm, lacking.commRank, false, c.seq)) {
-        side = "recv #" + std::to_string(c.seq) + " from " + lackingLabel;
-        counterpart = "matching send";
-      }
-      detail = waiterLabel + "'s " + side + " on " + commName(g) + " has no " + counterpart;
-      if (lm.proc != kNone && lm.proc == waiter.proc) r.call = side + " on " + commName(g);
-      if (lm.proc != kNone && lm.proc == lacking.proc) r.call = nodeText(c);
-      for (const auto& l : v_.p2pLeftovers) {
-        if (l.comm != g.id) continue;
-        bool match = (l.srcCommRank == waiter.commRank && l.dstCommRank == lacking.commRank) ||
-                     (l.dstCommRank == waiter.commRank && l.srcCommRank == lacking.commRank);
-        if (match) {
-          auto span = [](int64_t n) { return n > 0 ? " (#0 to #" + std::to_string(n - 1) + ")" : std::string(); };
-          detail += ": " + l.src.label + " issued " + plural(l.sends, "send") + " to " + l.dst.label + span(l.sends) +
-                    ", " + l.dst.label + " issued " + plural(l.receives, "receive") + " from " + l.src.label +
-                    span(l.receives);
-        }
-      }
-      break;
     }
   }
   r.evidence = (detail.empty() ? std::string(p2p ? "a send or receive without counterpart"
@@ -1881,7 +1933,7 @@ void Analyzer::classifyCycle(const std::vector<Node>& cycle) {
                "; the ranks wait on each other in a circle: " + circle;
   r.chain = cycle;
   roots_.push_back(std::move(r));
-  for (const auto& c : cycle) rootOf_[c] = roots_.size() - 1;
+  for (const auto& x : cycle) rootOf_[x] = roots_.size() - 1;
 }
 
 void Analyzer::dfs(const Node& n, std::vector<Node>& path, std::set<Node>& onPath, size_t headGroup) {
@@ -1895,9 +1947,21 @@ void Analyzer::dfs(const Node& n, std::vector<Node>& path, std::set<Node>& onPat
       r.chain = path;
     }
   };
+  auto recordTransport = [&](size_t tg) {
+    transportGroups_.insert(tg);
+    auto& w = transportWaiters_[tg];
+    if (headGroup != tg) w.insert(headGroup);
+    for (const auto& x : path) {
+      if (x.group != tg) w.insert(x.group);
+    }
+  };
   auto mem = memo_.find(n);
   if (mem != memo_.end()) {
     for (size_t ri : mem->second) record(ri);
+    auto mt = memoTransport_.find(n);
+    if (mt != memoTransport_.end()) {
+      for (size_t tg : mt->second) recordTransport(tg);
+    }
     path.pop_back();
     return;
   }
@@ -1907,10 +1971,12 @@ void Analyzer::dfs(const Node& n, std::vector<Node>& path, std::set<Node>& onPat
   auto outs = next(n, &why, &end);
   whyOf_[n] = why;
   std::vector<size_t> found;
+  std::set<size_t> ends;  // transport groups reached from here
   if (outs.empty()) {
     if (end.transportGroup != kNone) {
       // The chain ends in a call every rank started: the transport, not a rank.
-      transportGroups_.insert(end.transportGroup);
+      recordTransport(end.transportGroup);
+      ends.insert(end.transportGroup);
     } else if (end.stuck) {
       stuckPairs_.insert(end.pair);
     } else if (end.unknown) {
@@ -1953,10 +2019,13 @@ void Analyzer::dfs(const Node& n, std::vector<Node>& path, std::set<Node>& onPat
     dfs(o, path, onPath, headGroup);
     auto it = memo_.find(o);
     if (it != memo_.end()) found.insert(found.end(), it->second.begin(), it->second.end());
+    auto mt = memoTransport_.find(o);
+    if (mt != memoTransport_.end()) ends.insert(mt->second.begin(), mt->second.end());
   }
   std::sort(found.begin(), found.end());
   found.erase(std::unique(found.begin(), found.end()), found.end());
   memo_[n] = found;
+  if (!ends.empty()) memoTransport_[n] = std::move(ends);
   onPath.erase(n);
   path.pop_back();
 }
@@ -2099,7 +2168,15 @@ void Analyzer::followChains() {
     }
     if (nUnsure > 0) transportUnsure_.insert(gi);
     if (!any) {
-      v_.notes.push_back(commName(g) + ": " + stateHere + ": " + where + "; no rank reported an error");
+      size_t behind = 0;
+      auto w = transportWaiters_.find(gi);
+      if (w != transportWaiters_.end()) {
+        for (size_t o : w->second) behind += groups_[o].stalled ? 1 : 0;
+      }
+      v_.notes.push_back(commName(g) + ": " + stateHere + ": " + where + "; no rank reported an error" +
+                         (behind > 0 ? "; " + plural(static_cast<int64_t>(behind), "other stalled communicator") +
+                                           (behind == 1 ? " waits" : " wait") + " behind it"
+                                     : std::string()));
     }
   }
   // Send/recv pairs a chain ended in: both sides started, neither completed (the verdict's p2p_stuck).
@@ -2125,7 +2202,8 @@ void Analyzer::followChains() {
       s.comm = g.id;
       s.commRank = m->commRank;
       s.seq = sp.p2pSeq;
-      s.op = "send/recv";
+      s.op = p2pOpName(m == &src);
+      s.peer = ref((m == &src ? dst : src).proc);
       s.reason = Reason::kError;
       s.errorCode = c.lastAsyncError;
       s.errorWallNs = proc(m->proc).wallNs(c.lastAsyncErrorMonoNs);
@@ -2152,7 +2230,121 @@ void Analyzer::followChains() {
   }
 }
 
+std::string Analyzer::p2pAccount(size_t gi) const {
+  const Group& g = groups_[gi];
+  int64_t issued = 0, open = 0;
+  bool unknown = false;
+  std::string example;
+  for (const auto& m : g.members) {
+    if (m.proc == kNone) continue;
+    const auto& cv = commOf(m);
+    for (size_t k = 0; k < cv.p2p.size(); ++k) {
+      const auto& kc = cv.p2p[k];
+      if (kc.lastEnqueuedSeq < 0) continue;
+      // Counts from a damaged dump may be anything: saturate.
+      issued = issued > INT64_MAX - kc.lastEnqueuedSeq - 1 ? INT64_MAX : issued + kc.lastEnqueuedSeq + 1;
+      if (!completionKnown(m.proc)) {
+        unknown = true;
+        continue;
+      }
+      const P2PProgress& q = p2p_[m.proc][m.comm][k];
+      const int64_t done = kc.send ? std::max(q.completed, q.delivered) : q.completed;
+      if (done >= kc.lastEnqueuedSeq) continue;
+      const int64_t n = satSub(kc.lastEnqueuedSeq, done);
+      open = open > INT64_MAX - n ? INT64_MAX : open + n;
+      if (example.empty()) {
+        const std::string me = refMember(g, m).label, peer = peerLabel(g, kc.peer);
+        example = std::string(p2pOpName(kc.send)) + " #" + std::to_string(done + 1) + (kc.send ? " to " : " from ") +
+                  peer + " by " + me + " not completed";
+      }
+    }
+  }
+  if (issued == 0) return "";
+  if (open == 0 && !unknown) return kEveryP2PCompleted;
+  if (open == 0) {
+    return plural(issued, "send or receive", "sends and receives") +
+           " issued (GPU completion not measured: NCCLFR_TIMING=host)";
+  }
+  // The best example: a pair stuck in the transport, else counts that do not pair up.
+  size_t stuck = 0;
+  for (const auto& x : v_.p2pStuck) {
+    if (x.comm != g.id) continue;
+    if (stuck++ == 0) {
+      example = "send #" + std::to_string(x.p2pSeq) + " from " + x.src.label + " to " + x.dst.label +
+                " and its matching recv both started, neither completed";
+    }
+  }
+  if (stuck > 1) example += " (and " + plural(static_cast<int64_t>(stuck - 1), "more pair") + " like it)";
+  if (stuck == 0) {
+    for (const auto& l : v_.p2pLeftovers) {
+      if (l.comm != g.id) continue;
+      example = l.src.label + " issued " + plural(l.sends, "send") + " to " + l.dst.label + ", " + l.dst.label +
+                " issued " + plural(l.receives, "receive") + " from " + l.src.label;
+      break;
+    }
+  }
+  return plural(open, "send or receive", "sends and receives") + " not completed: " + example;
+}
+
+const ProcessDump* Analyzer::alarmDump() const {
+  const ProcessDump* alarm = nullptr;
+  for (const auto& d : job_.processes) {
+    bool bad = d.reason == schema::DumpReason::STALL || d.reason == schema::DumpReason::NCCL_ERROR ||
+               d.reason == schema::DumpReason::ABORT || d.processDied;
+    if (bad && (!alarm || d.globalRank == d.triggerRank)) alarm = &d;
+  }
+  return alarm;
+}
+
 void Analyzer::collectOtherSuspects() {
+  // Ranks without a dump in communicators recorded without GPU times, where every present rank issued
+  // the same collectives: whether the peers wait for them cannot be told, but that they left no dump
+  // is known. When the dumps say something went wrong, they are named, with that caveat.
+  if (const ProcessDump* alarm = alarmDump()) {
+    std::set<std::string> named;
+    for (const auto& r : roots_) {
+      const Group& g = groups_[r.node.group];
+      named.insert(refMember(g, g.members[r.node.member]).label);
+    }
+    // The communicator with the most peers with a dump first: it says the most.
+    std::vector<size_t> order;
+    for (size_t gi = 0; gi < groups_.size(); ++gi) {
+      if (groups_[gi].frontierUnknown && groups_[gi].present < groups_[gi].members.size()) order.push_back(gi);
+    }
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return groups_[a].present > groups_[b].present; });
+    for (size_t gi : order) {
+      const Group& g = groups_[gi];
+      int64_t upTo = -1;
+      for (const auto& m : g.members) {
+        if (m.proc != kNone) upTo = std::max(upTo, commOf(m).lastEnqueuedSeq);
+      }
+      size_t listed = 0;  // as for a stalled communicator's blockers; ranks.missing lists them all
+      for (const auto& m : g.members) {
+        if (m.proc != kNone || listed == kMaxMissingBlockers) continue;
+        Suspect s;
+        s.who = refMember(g, m);
+        if (!named.insert(s.who.label).second) continue;
+        ++listed;
+        s.comm = g.id;
+        s.commRank = m.commRank;
+        s.reason = Reason::kMissing;
+        const std::string peers = g.present == 1 ? "its peer with a dump there issued"
+                                                 : "its " + std::to_string(g.present) +
+                                                       " peers with a dump there issued the same";
+        const char* why = alarm->processDied                                  ? "a process that died"
+                          : alarm->reason == schema::DumpReason::STALL      ? "a stall"
+                          : alarm->reason == schema::DumpReason::NCCL_ERROR ? "an NCCL error"
+                                                                            : "an abort";
+        s.evidence = "left no dump (it is comm rank " + std::to_string(m.commRank) + " of " + commName(g) +
+                     (m.globalRank >= 0 ? "" : "; its global rank is not known") + "); " + peers +
+                     " collectives up to #" + std::to_string(upTo) + ", and the dumps were written because of " +
+                     why + " (" + alarm->label() + "); recorded with NCCLFR_TIMING=host, so whether its peers wait "
+                     "for it (or for what) cannot be told";
+        extra_.push_back({std::move(s), ""});
+      }
+    }
+  }
   // Dead processes no chain reached still matter, unless every process died (a watchdog killing
   // the whole job says nothing about which one).
   size_t died = 0;
@@ -2178,6 +2370,11 @@ void Analyzer::collectOtherSuspects() {
       s.commRank = d.comms[e->comm].rank;
       s.seq = e->isP2P() ? e->p2pSeq : e->seq;
       s.op = enumName(e->op);
+      if (e->isP2P()) {
+        auto [gi, mi] = where_[p][e->comm];
+        (void)mi;
+        if (gi != kNone) s.peer = peerRef(groups_[gi], e->root);
+      }
       call = describeEntry(p, *e);
       s.evidence += "; its last call was " + call + " (" + entryStateText(p, *e) + ")";
     }
@@ -2285,14 +2482,16 @@ void Analyzer::finish() {
   std::vector<Finding> all;
   for (size_t k = 0; k < keep.size(); ++k) {
     const Root& r = roots_[keep[k]];
-    const Group& g = groups_[r.node.group];
-    const Member& m = g.members[r.node.member];
+    const Node& named = r.named();
+    const Group& g = groups_[named.group];
+    const Member& m = g.members[named.member];
     Suspect s;
     s.who = refMember(g, m);
     s.comm = g.id;
     s.commRank = m.commRank;
-    s.seq = r.p2pOp ? r.p2pSeq : r.node.seq;
-    s.op = r.node.p2p || r.p2pOp ? "send/recv" : g.frontierOp;
+    s.seq = named.seq;
+    s.op = named.p2p ? p2pOpName(named.send) : g.frontierOp;
+    if (named.p2p) s.peer = peerRef(g, named.peer);
     s.reason = r.reason;
     s.evidence = r.evidence;
     // Rank-communicator pairs that wait on it: in each stalled communicator that leads here, the
@@ -2315,7 +2514,7 @@ void Analyzer::finish() {
         s.chain.push_back(link(n, it != whyOf_.end() ? it->second : std::string()));
       }
     }
-    all.push_back({std::move(s), !r.call.empty() ? r.call : r.node.p2p ? nodeText(r.node) : std::string()});
+    all.push_back({std::move(s), ""});
   }
   // A mismatch found by content and the same rank found by a cycle: keep one.
   for (auto& f : extra_) {
@@ -2402,7 +2601,17 @@ void Analyzer::finish() {
     } else {
       bool issued = false;
       for (const auto& m : g.members) issued = issued || (m.proc != kNone && commOf(m).lastEnqueuedSeq >= 0);
-      c.summary = issued ? "every call completed on every rank with a dump" : "no collective was issued on it";
+      // Sends and receives count too: a communicator can carry nothing else.
+      const std::string p2p = p2pAccount(gi);
+      if (p2p.empty()) {
+        c.summary = issued ? "every call completed on every rank with a dump" : "no collective was issued on it";
+      } else if (p2p == kEveryP2PCompleted) {
+        c.summary = issued ? "every call completed on every rank with a dump" : "no collective was issued on it; " + p2p;
+      } else {
+        c.summary = (issued ? "every collective completed on every rank with a dump; "
+                            : "no collective was issued on it; ") +
+                    p2p;
+      }
     }
     if (g.mismatchSeq >= 0) c.summary += "; the ranks' calls differ from #" + std::to_string(g.mismatchSeq) + " on";
     v_.comms.push_back(std::move(c));
@@ -2432,12 +2641,7 @@ void Analyzer::finish() {
   // calls; the recorders' own reason for dumping still says whether something went wrong.
   bool hostOnly = false;
   for (size_t p = 0; p < job_.processes.size(); ++p) hostOnly = hostOnly || !completionKnown(p);
-  const ProcessDump* alarm = nullptr;
-  for (const auto& d : job_.processes) {
-    bool bad = d.reason == schema::DumpReason::STALL || d.reason == schema::DumpReason::NCCL_ERROR ||
-               d.reason == schema::DumpReason::ABORT || d.processDied;
-    if (bad && (!alarm || d.globalRank == d.triggerRank)) alarm = &d;
-  }
+  const ProcessDump* alarm = alarmDump();
   if (!job_.unreadable.empty()) {
     v_.status = Status::kIncomplete;
   } else if (!v_.suspects.empty() && (v_.suspects[0].reason == Reason::kMismatch ||
@@ -2461,6 +2665,9 @@ void Analyzer::finish() {
     std::string call = all[0].call;
     if (call.empty()) {
       if (!s.op.empty() && s.seq >= 0) call = s.op + " #" + std::to_string(s.seq);
+      if (!call.empty() && !s.peer.label.empty()) {
+        call += (s.op == "send" ? " to " : s.op == "recv" ? " from " : " with ") + s.peer.label;
+      }
       if (s.comm != 0) {
         auto it = groupById_.find(s.comm);
         call += (call.empty() ? "" : " ") + std::string("on ") +

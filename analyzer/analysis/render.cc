@@ -70,6 +70,7 @@ json verdictToJson(const Verdict& v) {
     x["comm_rank"] = orNull(s.commRank);
     x["seq"] = orNull(s.seq);
     x["op"] = s.op;
+    x["peer"] = s.peer.label.empty() ? json(nullptr) : rankJson(s.peer);
     x["reason"] = reasonName(s.reason);
     x["evidence"] = s.evidence;
     x["blocking"] = s.blocking;
@@ -210,7 +211,9 @@ std::string renderText(const Verdict& v, bool verbose) {
       std::string where;
       if (!s.op.empty() && s.seq >= 0) {
         where = s.op + " #" + std::to_string(s.seq);
-        if (s.op == "send/recv" && s.with.size() == 1) where += " with " + s.with[0].label;
+        if (!s.peer.label.empty()) {
+          where += (s.op == "send" ? " to " : s.op == "recv" ? " from " : " with ") + s.peer.label;
+        }
       }
       if (s.comm != 0) {
         where += (where.empty() ? "on " : " on ") + commText(s.comm);

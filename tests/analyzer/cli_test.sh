@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The `ncclfr` analyzer CLI end to end on synthetic dumps: exit codes (0 healthy, 1 problem, 2 bad
 # input), several jobs refused with their list, --job and --incident, --json, the text report's
-# wording (global ranks, send or recv, plurals), damaged files (one line each), show, db (tables,
-# integer ns times, indexes), synth argument checks.
+# wording (global ranks, send or recv, plurals), what hostOnly and endOnly dumps still name, damaged
+# files (one line each), show, db (tables, integer ns times, indexes), synth argument checks.
 #
 #   cli_test.sh NCCLFR_BINARY
 set -uo pipefail
@@ -35,7 +35,7 @@ check "the hang names rank 6" grep -q '^ncclfr: HANG: rank 6: host_stall' "$tmp/
 check "a mismatch on rank 0 names rank 0" run 1 "$tmp/o3" analyze --json "$tmp/mismatch"
 check "json status desync" grep -q '"status": "desync"' "$tmp/o3"
 check "json reason mismatch" grep -q '"reason": "mismatch"' "$tmp/o3"
-check "json format field" grep -q '"format": 1' "$tmp/o3"
+check "json format field" grep -q '"format": 2' "$tmp/o3"
 check "healthy says how many ranks left a dump" grep -q '^  job synth-job, incident .*: 16 of 16 ranks have a dump$' "$tmp/o1"
 check "the hang's header labels the comm rank" grep -q '^  1\. rank 6 (.*): host_stall in .* on comm 0x[0-9a-f]* (tp), where it is comm rank [0-9]*$' "$tmp/o2"
 check "the hang's states are words" lacks 'not_enqueued' "$tmp/o2"
@@ -46,7 +46,8 @@ check "the hang's states are words" lacks 'not_enqueued' "$tmp/o2"
 check "unmatched send exits 1" run 1 "$tmp/o44" analyze "$tmp/p2p"
 check "unmatched send: the summary names the send and its peer" \
   grep -q '^ncclfr: DESYNC: rank 1: unmatched_p2p in send #24 to rank 9 on comm 0x[0-9a-f]* (pp)$' "$tmp/o44"
-check "unmatched send: the header labels the comm rank" grep -q 'with rank 9 on comm 0x[0-9a-f]* (pp), where it is comm rank 0$' "$tmp/o44"
+check "unmatched send: the header names the send and labels the comm rank" \
+  grep -q '^  1\. rank 1 (.*): unmatched_p2p in send #24 to rank 9 on comm 0x[0-9a-f]* (pp), where it is comm rank 0$' "$tmp/o44"
 check "unmatched send: the evidence says send" grep -q "rank 1's send #24 to rank 9 on comm .* has no matching receive" "$tmp/o44"
 check "unmatched send: the chain names rank 9" grep -q 'its stream is held by send #24 to rank 9 on comm' "$tmp/o44"
 check "unmatched send: no peer by comm rank" lacks 'to comm rank\|from comm rank' "$tmp/o44"
@@ -55,8 +56,26 @@ check "unmatched send: 1 call, singular" grep -qx '     holds up 1 call another 
 check "unmatched send: no rank-communicator pairs" lacks 'rank-communicator' "$tmp/o44"
 check "unmatched send: the numbers are explained" grep -q '#N: a 0-based sequence' "$tmp/o44"
 check "unmatched send: both counts" grep -q 'rank 1 issued 25 sends to rank 9 (#0 to #24), rank 9 issued 24 receives from rank 1 (#0 to #23)$' "$tmp/o44"
-check "unmatched send: json op unchanged" run 1 "$tmp/o45" analyze --json "$tmp/p2p"
-check "unmatched send: json op is send/recv" grep -q '"op": "send/recv"' "$tmp/o45"
+check "unmatched send: json exits 1" run 1 "$tmp/o45" analyze --json "$tmp/p2p"
+check "unmatched send: json op is send" grep -q '"op": "send"' "$tmp/o45"
+check "unmatched send: json op is never send/recv" lacks '"op": "send/recv"' "$tmp/o45"
+
+# Timing modes that measure less still name what the dumps show.
+"$ncclfr" synth --ranks 16 --entries 64 --scenario missing --fault-rank 9 --timing hostOnly -o "$tmp/missing-host" >/dev/null
+check "hostOnly missing exits 1" run 1 "$tmp/o46" analyze "$tmp/missing-host"
+check "hostOnly missing names rank 9" grep -q '^ncclfr: HANG: rank 9: missing on comm 0x[0-9a-f]* (tp)$' "$tmp/o46"
+check "hostOnly missing says what cannot be told" grep -q 'recorded with NCCLFR_TIMING=host, so whether its peers wait for it (or for what) cannot be told' "$tmp/o46"
+"$ncclfr" synth --ranks 16 --entries 64 --scenario unmatched_p2p --timing hostOnly -o "$tmp/p2p-host" >/dev/null
+check "hostOnly unmatched send exits 1" run 1 "$tmp/o47" analyze "$tmp/p2p-host"
+check "hostOnly unmatched send is named" \
+  grep -q '^ncclfr: DESYNC: rank 1: unmatched_p2p in send #24 to rank 9 on comm 0x[0-9a-f]* (pp)$' "$tmp/o47"
+for sc in device_stall transport; do
+  "$ncclfr" synth --ranks 16 --entries 64 --scenario $sc --timing endOnly -o "$tmp/$sc-end" >/dev/null
+  check "endOnly $sc exits 1" run 1 "$tmp/o48-$sc" analyze "$tmp/$sc-end"
+  check "endOnly $sc: the summary names the tp communicator" \
+    grep -q '^ncclfr: HANG: .*allReduce #[0-9]* on comm 0x[0-9a-f]* (tp) is stuck in the transport' "$tmp/o48-$sc"
+  check "endOnly $sc: the transport note once" [ "$(grep -c 'none completed it: stuck in the transport' "$tmp/o48-$sc")" = 1 ]
+done
 
 # Several jobs: refused with the list, exit 2; --job picks one.
 "$ncclfr" synth --ranks 8 --entries 32 --scenario healthy --job other-job -o "$tmp/mixed/a" >/dev/null

@@ -53,17 +53,19 @@ struct ChainLink {
   uint64_t comm = 0;
   int32_t commRank = -1;
   int64_t seq = -1;  // collective sequence number; for send/recv the p2p sequence number
-  std::string op;
+  std::string op;    // as Suspect::op
   RankState state = RankState::kUnknown;  // who's state in that call
   std::string why;                        // one sentence
 };
 
 struct Suspect {
   RankRef who;
-  uint64_t comm = 0;  // the communicator of the call in question
+  uint64_t comm = 0;  // the communicator of the call in question; commRank, seq and op are that call's
   int32_t commRank = -1;
-  int64_t seq = -1;
-  std::string op;
+  int64_t seq = -1;   // collective sequence number; for a send or recv its p2p sequence number
+  std::string op;     // "allReduce", ..., "send" or "recv" (the side this rank issued, or never issued)
+  // A send or recv: the rank it sends to or receives from (label "" otherwise).
+  RankRef peer;
   Reason reason = Reason::kHostStall;
   std::string evidence;
   // Ranks that wait, directly or along a chain, on this one (how much of the job it holds up).

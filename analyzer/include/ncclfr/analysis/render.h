@@ -11,7 +11,8 @@
 namespace ncclfr::analysis {
 
 // The version of the JSON contract ("format" field). Fields are only ever added within a version.
-inline constexpr int kVerdictFormat = 1;
+// 2: a point-to-point call's `op` is "send" or "recv" (1 wrote "send/recv" for most of them).
+inline constexpr int kVerdictFormat = 2;
 
 nlohmann::json verdictToJson(const Verdict& verdict);
 // The JSON text, indented; bytes that are not UTF-8 (damaged dumps) become U+FFFD.
