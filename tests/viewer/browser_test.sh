@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The viewer end to end: `ncclfr report` and `ncclfr export` from the CLI, the report in headless
-# chromium (viewer/test/report_check.mjs), the trace through viewer_trace_check.
+# chromium (viewer/test/report_check.mjs; wording_check.cjs: its words are the analyzer's), the trace
+# through viewer_trace_check.
 #
 #   browser_test.sh synth  --ncclfr BIN --fixture BIN --trace-check BIN --out DIR
 #       a synthetic job with a planted host stall, and a hostile one (HTML in host names)
@@ -134,5 +135,26 @@ if [ "$mode" = synth ]; then
   rc=$?
   [ $rc -eq 77 ] && skip "chromium could not be started"
   [ $rc -eq 0 ] || fail "browser checks of the other verdicts"
+
+  # The report says what `ncclfr analyze` says, in its words: the ranks with a dump, what a suspect
+  # holds up, a send with its peer.
+  wording=(env NODE_PATH="$root/viewer/test/node_modules" node "$here/wording_check.cjs")
+  first_of() {  # first_of DUMPS: the first suspect's blocking and call ("send #24 to rank 9")
+    "$ncclfr" analyze --json "$1" | node -e '
+      let s = ""; process.stdin.on("data", d => s += d).on("end", () => {
+        const x = JSON.parse(s).suspects[0], dir = { send: " to ", recv: " from " }[x.op];
+        console.log(x.blocking + "\t" + x.op + " #" + x.seq + (dir && x.peer ? dir + x.peer.label : ""));
+      });'
+  }
+  IFS=$'\t' read -r blocking _ < <(first_of "$out/dumps")
+  "${wording[@]}" "$out/report.html" 16 16 "$blocking"
+  rc=$?
+  [ $rc -eq 77 ] && skip "chromium could not be started"
+  [ $rc -eq 0 ] || fail "the report's words of $out/report.html"
+  IFS=$'\t' read -r blocking call < <(first_of "$out/smoke/unmatched_p2p-full")
+  "${wording[@]}" "$out/smoke/unmatched_p2p-full.html" 32 32 "$blocking" "$call"
+  rc=$?
+  [ $rc -eq 77 ] && skip "chromium could not be started"
+  [ $rc -eq 0 ] || fail "the report's words of $out/smoke/unmatched_p2p-full.html"
 fi
 echo "PASS: $mode (artifacts in $out)"

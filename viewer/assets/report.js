@@ -965,7 +965,14 @@
     ctx.push('job ' + (V.job || '(no job id)'));
     if (V.incident) ctx.push('incident ' + V.incident);
     var r = V.ranks || {};
-    ctx.push(fmtInt(r.found || 0) + ' process(es) with a dump' + (r.expected !== null && r.expected !== undefined ? ' of ' + fmtInt(r.expected) + ' ranks' : ''));
+    // As `ncclfr analyze` says it: "16 of 16 ranks have a dump", or "3 processes with a dump".
+    var found = r.found || 0, expected = r.expected;
+    if (expected !== null && expected !== undefined && found <= expected) {
+      ctx.push(fmtInt(found) + ' of ' + plural(expected, 'rank') + (found === 1 ? ' has' : ' have') + ' a dump');
+    } else {
+      ctx.push(plural(found, 'process', 'processes') + ' with a dump' +
+        (expected !== null && expected !== undefined ? ' (the dumps say the job has ' + plural(expected, 'rank') + ')' : ''));
+    }
     if (D.t0Iso) ctx.push('times are relative to ' + (D.t0Source === 'incident' ? 'the incident\'s first detection, ' : 'the latest dump, ') + D.t0Iso);
     document.getElementById('context').textContent = ctx.join(' \u00b7 ');
     var title = document.getElementById('title');
@@ -987,6 +994,7 @@
         row.appendChild(h('td', null, h('span', { cls: 'reason', text: sp.reason.replace('_', ' ') })));
         var where = '';
         if (sp.op) where += sp.op + (sp.seq !== null ? ' #' + sp.seq : '');
+        if (sp.op && sp.peer) where += (sp.op === 'send' ? ' to ' : sp.op === 'recv' ? ' from ' : ' with ') + rankOf(sp.peer);
         if (sp.comm) where += (where ? ' on ' : '') + commLabel(sp.comm) + (sp.comm_rank !== null ? ' (comm rank ' + sp.comm_rank + ')' : '');
         row.appendChild(h('td', { text: where || '\u2014' }));
         var ev = h('td', { cls: 'evidence' }, h('div', { text: sp.evidence }));
@@ -1000,7 +1008,9 @@
           ev.appendChild(ol);
         }
         row.appendChild(ev);
-        row.appendChild(h('td', { text: sp.blocking ? plural(sp.blocking, 'rank-communicator pair') : '\u2014' }));
+        // "holds up": as `ncclfr analyze` counts it, one call per rank and communicator.
+        row.appendChild(h('td', { text: !sp.blocking ? '\u2014' : sp.blocking === 1 ? '1 call another rank waits in'
+          : fmtInt(sp.blocking) + ' calls other ranks wait in' }));
         var ci = commIndexById[sp.comm];
         row.appendChild(h('td', null, ci === undefined ? null : h('button', { type: 'button', cls: 'link', text: 'show on timeline',
           on: { click: function () { focusRank(ci, procOfRef(sp)); } } })));
@@ -1014,7 +1024,9 @@
       }
       if (V.left_out && V.left_out.suspects) el.appendChild(h('p', { cls: 'note', text: fmtInt(V.left_out.suspects) + ' more suspects are not in this report (ncclfr analyze --json lists all).' }));
     } else if (status === 'ok') {
-      el.appendChild(h('p', { text: 'No rank holds the job up: every communicator completed every call the dumps hold.' }));
+      // The summary above says how much is known (with NCCLFR_TIMING=host, issued and matched, not
+      // completed): no claim of completion here.
+      el.appendChild(h('p', { text: 'No rank holds the job up.' }));
     }
 
     function listSection(title, items, render, leftOut) {
