@@ -397,10 +397,11 @@ Recorder* recorderForComm() {
   return setUpRecorder();
 }
 
-// `where`: a split's or shrink's newcomm, where NCCL writes the handle only once the child is
-// ready (a null handle now: at ncclGroupEnd, or when the non-blocking parent reports success).
+// `where`, `parent`: a split's or shrink's newcomm and parent slot, for a child whose handle NCCL
+// writes later (comm is null then): at the outermost ncclGroupEnd inside a group, from its own
+// thread for a non-blocking parent (read when the parent reports success).
 void finishCreate(Recorder* r, ThreadState& t, uint32_t slot, ncclComm_t comm, ncclResult_t res,
-                  ncclComm_t* where = nullptr) {
+                  ncclComm_t* where = nullptr, uint32_t parent = kNoSlot) {
   if (slot == kNoSlot) return;
   if (comm != nullptr) r->mapComm(comm, slot);
   if (failed(res)) {
@@ -408,18 +409,23 @@ void finishCreate(Recorder* r, ThreadState& t, uint32_t slot, ncclComm_t comm, n
     return;
   }
   bool handleLater = comm == nullptr && where != nullptr;
-  if (handleLater) r->notePendingHandle(where, slot);
-  if (res == ncclInProgress) {
-    st(r->ring.comms[slot].blocking, int32_t{0});
-    return;  // becomes live when ncclCommGetAsyncError says so
-  }
-  if (t.groupDepth > 0) {
-    // Inside a group NCCL initializes at ncclGroupEnd.
-    if (t.groupInitCount < kMaxGroupComms) t.groupInits[t.groupInitCount++] = slot;
+  if (res == ncclInProgress) st(r->ring.comms[slot].blocking, int32_t{0});
+  if (handleLater && (t.groupDepth == 0 || res == ncclInProgress)) {
+    // A non-blocking parent's child (ncclInProgress, or NCCL 2.28's ncclSuccess with no handle).
+    r->notePendingHandle(where, slot, parent);
     return;
   }
-  // A non-blocking split that returned ncclSuccess (NCCL 2.28 does): live once its handle shows.
-  if (handleLater) return;
+  if (res == ncclInProgress) return;  // becomes live when ncclCommGetAsyncError says so
+  if (t.groupDepth > 0) {
+    // Inside a group NCCL initializes at ncclGroupEnd.
+    if (t.groupInitCount < kMaxGroupComms) {
+      int i = t.groupInitCount++;
+      t.groupInits[i] = slot;
+      t.groupInitWhere[i] = handleLater ? where : nullptr;
+      t.groupInitParent[i] = parent;
+    }
+    return;
+  }
   r->commLive(slot, comm, monoNowNs(), true);
 }
 
@@ -631,7 +637,7 @@ NCCLFR_EXPORT ncclResult_t ncclCommSplit(ncclComm_t comm, int color, int key, nc
   }
   ncclResult_t res = f(comm, color, key, newcomm, config);
   try {
-    finishCreate(r, t, slot, childHandleNow(r, parent, newcomm, res), res, newcomm);
+    finishCreate(r, t, slot, childHandleNow(r, parent, newcomm, res), res, newcomm, parent);
   } catch (...) {
   }
   return res;
@@ -664,7 +670,7 @@ NCCLFR_EXPORT ncclResult_t ncclCommShrink(ncclComm_t comm, int* excludeRanksList
   }
   ncclResult_t res = forward();
   try {
-    finishCreate(r, t, slot, childHandleNow(r, parent, newcomm, res), res, newcomm);
+    finishCreate(r, t, slot, childHandleNow(r, parent, newcomm, res), res, newcomm, parent);
   } catch (...) {
   }
   return res;
@@ -766,8 +772,8 @@ NCCLFR_EXPORT ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t* 
     if (slot == kNoSlot) return res;
     shm::CommSlot& s = r->ring.comms[slot];
     ncclResult_t e = *asyncError;
-    // A split or shrink of this communicator may have just finished: its handle is written now.
-    if (e == ncclSuccess) r->resolvePendingHandles(false, true);
+    // A split or shrink of this communicator has finished (or failed): its handle is written now.
+    if (e != ncclInProgress) r->resolveChildrenOf(slot, e);
     if (e == ncclSuccess) {
       // The non-blocking init has finished: the application waits for this moment, so the pool
       // for the communicator's context is waited for here as a blocking init waits for it.
@@ -871,15 +877,29 @@ ncclResult_t endGroup(bool simulate, Forward&& forward) {
   if (anyDeferred) {
     for (int i = 0; i < t.groupCommCount; ++i) resolveAfterRace(r, t.groupComms[i], okBefore[i]);
   }
-  // Communicators created inside the group were initialized by it; splits' handles are written now.
-  if (t.groupInitCount > 0 && !failed(res)) r->resolvePendingHandles(true, true);
+  // Communicators created inside the group were initialized by it.
   for (int i = 0; i < t.groupInitCount; ++i) {
     uint32_t slot = t.groupInits[i];
-    auto handle = reinterpret_cast<ncclComm_t>(ld(r->ring.comms[slot].handle));
-    if (failed(res)) r->commInitFailed(slot, res);
-    else if (res == ncclSuccess && handle != nullptr) r->commLive(slot, handle, now, true);
-    else if (res != ncclSuccess) st(r->ring.comms[slot].blocking, int32_t{0});
-    // (ncclSuccess without a handle: a non-blocking split, live once its handle shows.)
+    ncclComm_t* where = t.groupInitWhere[i];
+    uint32_t parent = t.groupInitParent[i];
+    if (failed(res)) {
+      r->commInitFailed(slot, res);
+    } else if (where != nullptr) {
+      // A split's handle: written by this ncclGroupEnd, unless NCCL finishes the group from its
+      // own thread (a non-blocking parent), then read when the parent reports success.
+      bool async = res == ncclInProgress || (parent != kNoSlot && ld(r->ring.comms[parent].blocking) == 0);
+      ncclComm_t handle = async ? nullptr : *where;
+      if (handle != nullptr) {
+        r->childReady(slot, handle, true);
+      } else {
+        if (res == ncclInProgress) st(r->ring.comms[slot].blocking, int32_t{0});
+        r->notePendingHandle(where, slot, parent);
+      }
+    } else {
+      auto handle = reinterpret_cast<ncclComm_t>(ld(r->ring.comms[slot].handle));
+      if (res == ncclSuccess) r->commLive(slot, handle, now, true);
+      else st(r->ring.comms[slot].blocking, int32_t{0});
+    }
   }
   if (failed(res) && !simulate) {
     r->noteCallError(t.groupCommCount > 0 ? t.groupComms[0] : kNoSlot, res, shm::Op::kUnknown);

@@ -27,6 +27,7 @@ enum HotWarning : uint32_t {
   kWarnGroupStreams = 1u << 4,
   kWarnStackTableFull = 1u << 5,
   kWarnMissingFunction = 1u << 6,
+  kWarnPendingChildren = 1u << 7,
 };
 void raiseHotWarning(HotWarning w);
 // Every flag ever raised (the watchdog prints the ones it has not printed yet).

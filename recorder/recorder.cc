@@ -4,7 +4,6 @@
 #include <execinfo.h>
 #include <pthread.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -304,7 +303,9 @@ void Recorder::commLive(uint32_t slot, ncclComm_t comm, int64_t nowNs, bool wait
   if (index < 0 || watchdog == nullptr || ld(gpu.ctxs[index].state, std::memory_order_acquire) != kCtxRequested) return;
   watchdog->wake();  // even without waiting: otherwise the pool waits for the watchdog's next idle tick
   if (!waitForEvents) return;
-  for (int i = 0; i < 2000 && ld(gpu.ctxs[index].state, std::memory_order_acquire) == kCtxRequested; ++i) {
+  for (int i = 0; i < 2000 && !watchdog->stopped() &&
+                  ld(gpu.ctxs[index].state, std::memory_order_acquire) == kCtxRequested;
+       ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 }
@@ -320,73 +321,73 @@ void Recorder::commInitFailed(uint32_t slot, int32_t result) {
   fetchAdd(liveComms, int32_t{-1});
 }
 
-namespace {
-
-// Reads *where without trusting the pointer: process_vm_readv on ourselves fails (EFAULT) where a
-// plain read would fault, e.g. on the stack of a thread that has exited.
-bool readHandleSafely(ncclComm_t* where, ncclComm_t* out) {
-  struct iovec local {out, sizeof *out};
-  struct iovec remote {where, sizeof *out};
-  return ::process_vm_readv(::getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(sizeof *out);
-}
-
-}  // namespace
-
-void Recorder::notePendingHandle(ncclComm_t* where, uint32_t slot) {
+void Recorder::notePendingHandle(ncclComm_t* where, uint32_t slot, uint32_t parent) {
   if (where == nullptr || slot == kNoSlot) return;
   std::lock_guard<std::mutex> lock(pendingMutex);
-  int n = pendingHandleCount;
+  int n = 0;
+  for (int i = 0; i < pendingHandleCount; ++i) {
+    // The same variable for another split before NCCL wrote the first one: only the last counts.
+    if (pendingHandles[i].where != where) {
+      pendingHandles[n++] = pendingHandles[i];
+    } else {
+      st(ring.comms[pendingHandles[i].slot].busySinceMonoNs, int64_t{0});
+    }
+  }
   if (n == kMaxPendingHandles) {  // the oldest gives way: its calls will show as an unknown communicator
+    st(ring.comms[pendingHandles[0].slot].busySinceMonoNs, int64_t{0});
     std::memmove(&pendingHandles[0], &pendingHandles[1], sizeof(PendingHandle) * (kMaxPendingHandles - 1));
     --n;
+    raiseHotWarning(kWarnPendingChildren);
   }
-  pendingHandles[n] = PendingHandle{where, slot};
+  pendingHandles[n] = PendingHandle{where, slot, parent};
   st(pendingHandleCount, n + 1, std::memory_order_release);
 }
 
-bool Recorder::resolvePendingHandles(bool blockForLock, bool waitForEvents) {
-  if (ld(pendingHandleCount, std::memory_order_acquire) == 0) return false;
-  std::unique_lock<std::mutex> lock(pendingMutex, std::defer_lock);
-  if (blockForLock) {
-    lock.lock();
-  } else if (!lock.try_lock()) {
-    return false;  // another thread is at it
-  }
+void Recorder::resolveChildrenOf(uint32_t parent, ncclResult_t result) {
+  if (ld(pendingHandleCount, std::memory_order_acquire) == 0 || parent == kNoSlot) return;
   struct Ready {
-    ncclComm_t handle;
     uint32_t slot;
+    ncclComm_t handle;
   };
   Ready ready[kMaxPendingHandles];
   int nReady = 0, kept = 0;
-  for (int i = 0; i < pendingHandleCount; ++i) {
-    PendingHandle p = pendingHandles[i];
-    ncclComm_t handle = nullptr;
-    bool initializing = ld(ring.comms[p.slot].state) == static_cast<uint32_t>(shm::CommState::kInitializing);
-    if (!initializing || !readHandleSafely(p.where, &handle)) continue;  // failed, or the variable is gone
-    if (handle == nullptr) {
-      pendingHandles[kept++] = p;
-    } else {
-      ready[nReady++] = Ready{handle, p.slot};
+  {
+    std::lock_guard<std::mutex> lock(pendingMutex);
+    for (int i = 0; i < pendingHandleCount; ++i) {
+      PendingHandle p = pendingHandles[i];
+      if (p.parent != parent) {
+        pendingHandles[kept++] = p;
+        continue;
+      }
+      shm::CommSlot& c = ring.comms[p.slot];
+      if (result != ncclSuccess) {
+        commInitFailed(p.slot, result);
+        continue;
+      }
+      // Written by NCCL before the parent reported success; still the application's until it
+      // has seen this success, which it has not yet.
+      ncclComm_t handle = *p.where;
+      if (handle == nullptr) {
+        st(c.busySinceMonoNs, int64_t{0});  // nothing came of it that we can see
+        continue;
+      }
+      mapComm(handle, p.slot);  // under pendingMutex: a thread that misses the entry finds the map
+      ready[nReady++] = Ready{p.slot, handle};
     }
+    st(pendingHandleCount, kept, std::memory_order_release);
   }
-  st(pendingHandleCount, kept, std::memory_order_release);
-  lock.unlock();
-  for (int i = 0; i < nReady; ++i) {
-    mapComm(ready[i].handle, ready[i].slot);
-    commLive(ready[i].slot, ready[i].handle, monoNowNs(), waitForEvents);
-  }
-  return nReady > 0;
+  for (int i = 0; i < nReady; ++i) commLive(ready[i].slot, ready[i].handle, monoNowNs(), false);
+}
+
+void Recorder::childReady(uint32_t slot, ncclComm_t handle, bool waitForEvents) {
+  mapComm(handle, slot);
+  commLive(slot, handle, monoNowNs(), waitForEvents);
 }
 
 uint32_t Recorder::slotForWorkSlow(ThreadState& t, ncclComm_t comm) {
   uintptr_t key = reinterpret_cast<uintptr_t>(comm);
   uint32_t gen = ld(mapGeneration, std::memory_order_acquire);
   uint32_t slot = lookupComm(comm);
-  if (slot == kNoSlot && comm != nullptr && resolvePendingHandles(true, false)) {
-    // A split's child whose handle NCCL wrote after the split returned.
-    gen = ld(mapGeneration, std::memory_order_acquire);
-    slot = lookupComm(comm);
-  }
   if (slot == kNoSlot && comm != nullptr) {
     // Created where we could not see it (another interposer, a private handle): record it with
     // what NCCL can tell; its id stays 0 (unknown).

@@ -48,6 +48,8 @@ struct ThreadState {
   uint32_t groupComms[kMaxGroupComms];       // communicators used in the group (deferred ends)
   int groupInitCount;
   uint32_t groupInits[kMaxGroupComms];       // communicators created inside the group
+  ncclComm_t* groupInitWhere[kMaxGroupComms];  // a split's newcomm (NCCL writes it at ncclGroupEnd)
+  uint32_t groupInitParent[kMaxGroupComms];    // and its parent's slot
   // This thread's reserved ring positions.
   RingCursor ring;
   // One-entry cache of the last communicator's slot.
@@ -124,22 +126,25 @@ class Recorder {
   // Group ids inside a non-blocking init: communicators whose state changes at ncclGroupEnd.
   int32_t liveComms = 0;         // atomically: communicators created and not yet destroyed
 
-  // Splits and shrinks whose new handle NCCL had not written yet when the call returned: NCCL
-  // writes *newcomm only once the child is fully initialized (at ncclGroupEnd inside a group, in
-  // its async job for a non-blocking parent). The slot is mapped when the handle shows up there
-  // (read without trusting the pointer: the application's variable may be gone by then).
+  // Splits and shrinks whose new handle NCCL writes from its own thread once the child is ready
+  // (a non-blocking parent: NCCL 2.28's ncclCommSplit returns ncclSuccess with *newcomm still
+  // NULL). The application must keep *newcomm alive until then and learns of it from the parent's
+  // ncclCommGetAsyncError: that is where the handle is read, and the entry dropped either way.
   struct PendingHandle {
     ncclComm_t* where = nullptr;
     uint32_t slot = 0;
+    uint32_t parent = 0;
   };
   static constexpr int kMaxPendingHandles = 64;
   PendingHandle pendingHandles[kMaxPendingHandles] = {};
   int pendingHandleCount = 0;    // under pendingMutex; read atomically as a hint
   std::mutex pendingMutex;
-  void notePendingHandle(ncclComm_t* where, uint32_t slot);
-  // Maps every pending slot whose handle NCCL has written, and makes it live (NCCL writes the
-  // handle only once the child is ready). True when it mapped one.
-  bool resolvePendingHandles(bool blockForLock, bool waitForEvents);
+  void notePendingHandle(ncclComm_t* where, uint32_t slot, uint32_t parent);
+  // The parent reported `result` (not ncclInProgress): its pending children are mapped and live
+  // (ncclSuccess) or failed (an error).
+  void resolveChildrenOf(uint32_t parent, ncclResult_t result);
+  // A child's handle as NCCL wrote it: mapped, and live.
+  void childReady(uint32_t slot, ncclComm_t handle, bool waitForEvents);
 
   // Errors returned by calls (hot path -> watchdog).
   uint64_t callErrors = 0;

@@ -1449,6 +1449,10 @@ void WatchdogLoop::reportHotWarnings() {
   if (fresh & kWarnGroupStreams) logWarn("a group used more than %d streams; calls on further streams are recorded without GPU times", kMaxGroupStreams);
   if (fresh & kWarnStackTableFull) logWarn("the call stack table is full; further distinct stacks are not recorded");
   if (fresh & kWarnMissingFunction) logWarn("the loaded NCCL lacks a function the application called (it got ncclInvalidUsage)");
+  if (fresh & kWarnPendingChildren) {
+    logWarn("more than %d splits waited for their parent at once; calls on the oldest are recorded under an unknown communicator",
+            Recorder::kMaxPendingHandles);
+  }
 }
 
 }  // namespace ncclfr::recorder

@@ -43,6 +43,8 @@ class Watchdog {
   // `timeoutMs` for it. False when the dump could not be waited for.
   bool signalDumpAndWait(int sig, int timeoutMs);
   pid_t threadId() const { return tid_.load(); }
+  // The thread has ended (an internal error, or exit): nothing will set event pools up any more.
+  bool stopped() const { return stopped_.load(); }
 
  private:
   friend class WatchdogLoop;

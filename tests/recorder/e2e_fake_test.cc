@@ -626,23 +626,30 @@ TEST_CASE("children whose handle NCCL writes after the split returned are record
   REQUIRE(dumps.size() == 1);
   auto d = dumps[0]->dump();
   auto comms = d.getComms();
-  REQUIRE(comms.size() == 4);  // world, its non-blocking child, that one's child, the grouped one
-  auto world = comms[0], nb = comms[1], late = comms[2], grouped = comms[3];
-  CHECK(late.getParentId() == nb.getId());
+  // world, its non-blocking child, three children of that one (one variable), the grouped one.
+  REQUIRE(comms.size() == 6);
+  auto world = comms[0], nb = comms[1], unused = comms[4], grouped = comms[5];
+  std::set<uint64_t> ids;
+  for (auto c : comms) ids.insert(c.getId());
+  CHECK(ids.size() == 6);
+  CHECK(ids.count(0) == 0);
+  for (unsigned i : {2u, 3u, 4u}) CHECK(comms[i].getParentId() == nb.getId());
   CHECK(grouped.getParentId() == world.getId());
-  for (auto c : {late, grouped}) {
-    CHECK(c.getId() != 0);
+  for (unsigned i : {2u, 3u, 4u, 5u}) {
+    INFO("comm " << i);
+    auto c = comms[i];
     CHECK(c.getCreatedBy() == ncclfr::schema::CommOrigin::SPLIT);
     CHECK(c.getState() == ncclfr::schema::CommState::DESTROYED);
     CHECK(c.getRank() == 0);
     CHECK(c.getSize() == 1);
     CHECK(c.getInitDurationNs() > 0);
-    CHECK(c.getLastEnqueuedSeq() == kCalls - 1);
+    CHECK(c.getLastEnqueuedSeq() == (i == 4 ? -1 : kCalls - 1));
   }
-  CHECK_FALSE(late.getBlocking());
+  CHECK_FALSE(comms[2].getBlocking());
   CHECK(grouped.getBlocking());
-  REQUIRE(d.getEntries().size() == 2 * kCalls);
-  for (auto e : d.getEntries()) CHECK((e.getComm() == 2 || e.getComm() == 3));
+  CHECK(unused.getState() == ncclfr::schema::CommState::DESTROYED);
+  REQUIRE(d.getEntries().size() == 3 * kCalls);
+  for (auto e : d.getEntries()) CHECK((e.getComm() == 2 || e.getComm() == 3 || e.getComm() == 5));
 }
 
 TEST_CASE("a bad NCCLFR_ value gives one warning line and the default") {

@@ -482,7 +482,7 @@ TEST_CASE("sim: a call cut short by ncclCommAbort is an error in later dumps, ne
 
 // ncclCommAbort returns before the GPU has finished the work it cut short. The exit dump written
 // when the last communicator ends waits (a bounded while) for those launches, so it says how they
-// ended: here all-reduces queued behind a stream held until 200 ms after the abort run only then,
+// ended: here all-reduces queued behind a stream held until 50 ms after the abort run only then,
 // which makes them errors. Without the wait they were still `scheduled` in the dump.
 TEST_CASE("sim: the exit dump after an abort waits for the launches the abort cut short") {
   Workspace w;
@@ -491,7 +491,7 @@ TEST_CASE("sim: the exit dump after an abort waits for the launches the abort cu
   constexpr int kCalls = 3;
   Process job(simrun(1, "held-abort",
                      {NCCLFR_TEST_JOB, "--scenario", "heldabort", "--cuda", "--calls", std::to_string(kCalls),
-                      "--hold-ms", "200"}),
+                      "--hold-ms", "50"}),
               env, w.path("out"), w.path("err"));
   REQUIRE(job.wait(std::chrono::seconds(60)));
   INFO(job.describe() + "\n" + job.out() + job.err());

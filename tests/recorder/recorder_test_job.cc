@@ -34,9 +34,10 @@
 //           until it reports success, then at once 40 all-reduces on the world communicator and,
 //           20 ms later, one more, all on the group's stream.
 //   latesplit  children whose handle NCCL writes after the split returned: a non-blocking parent
-//           split from the world one, its own split (the handle shows when the parent's
-//           ncclCommGetAsyncError reports success), and a split of the world one inside a group
-//           (the handle shows at ncclGroupEnd); N all-reduces on each child, then exits.
+//           split from the world one, three splits of it through one variable (the handle shows
+//           when the parent's ncclCommGetAsyncError reports success), and a split of the world one
+//           inside a group (the handle shows at ncclGroupEnd); N all-reduces on the first two and
+//           the grouped one (the third is destroyed unused), then exits.
 //   derive  ncclCommInitAll, splits (one NOCOLOR) and a shrink; one all-reduce on each; prints the pid.
 //   capture N rounds of an all-reduce on a normal stream, then one and a send/recv group on a stream
 //           being captured into a CUDA graph.
@@ -348,20 +349,28 @@ int runLateSplit(const Options& o) {
   Buffers b = makeBuffers(o, 4096);
   ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
   config.blocking = 0;
-  ncclComm_t nb = nullptr, late = nullptr, grouped = nullptr;
   auto waitReady = [](ncclComm_t c) {
     ncclResult_t state = ncclInProgress;
     while (state == ncclInProgress) check(ncclCommGetAsyncError(c, &state), "ncclCommGetAsyncError");
     check(state, "ncclCommGetAsyncError");
   };
+  ncclComm_t nb = nullptr;
   check(ncclCommSplit(world, 0, gRank, &nb, &config), "ncclCommSplit");
   waitReady(nb);
-  check(ncclCommSplit(nb, 0, gRank, &late, nullptr), "ncclCommSplit");
-  waitReady(nb);  // the split's work is the parent's: once it reports success, the handle is there
-  if (late == nullptr) {
-    std::fprintf(stderr, "no handle after the parent reported success\n");
-    return 1;
+  // Children of the non-blocking parent, all through one variable: the split's work is the
+  // parent's, so once the parent reports success the handle is there.
+  ncclComm_t v = nullptr;
+  ncclComm_t late[3];
+  for (ncclComm_t& c : late) {
+    check(ncclCommSplit(nb, 0, gRank, &v, nullptr), "ncclCommSplit");
+    waitReady(nb);
+    if (v == nullptr) {
+      std::fprintf(stderr, "no handle after the parent reported success\n");
+      return 1;
+    }
+    c = v;
   }
+  ncclComm_t grouped = nullptr;
   check(ncclGroupStart(), "ncclGroupStart");
   check(ncclCommSplit(world, 1, gRank, &grouped, nullptr), "ncclCommSplit");
   check(ncclGroupEnd(), "ncclGroupEnd");
@@ -369,13 +378,16 @@ int runLateSplit(const Options& o) {
     std::fprintf(stderr, "no handle after ncclGroupEnd\n");
     return 1;
   }
+  // late[2] is destroyed unused.
   for (int i = 0; i < o.calls; ++i) {
-    check(ncclAllReduce(b.send, b.recv, 64, ncclFloat, ncclSum, late, b.stream), "ncclAllReduce");
-    waitReady(late);
+    for (ncclComm_t c : {late[0], late[1]}) {
+      check(ncclAllReduce(b.send, b.recv, 64, ncclFloat, ncclSum, c, b.stream), "ncclAllReduce");
+      waitReady(c);
+    }
     check(ncclAllReduce(b.send, b.recv, 64, ncclFloat, ncclSum, grouped, b.stream), "ncclAllReduce");
   }
   sync(o, b);
-  for (ncclComm_t c : {grouped, late, nb, world}) check(ncclCommDestroy(c), "ncclCommDestroy");
+  for (ncclComm_t c : {grouped, late[2], late[1], late[0], nb, world}) check(ncclCommDestroy(c), "ncclCommDestroy");
   return 0;
 }
 
