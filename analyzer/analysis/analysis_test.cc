@@ -6,11 +6,11 @@
 #include <catch2/catch.hpp>
 
 #include <array>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <iterator>
-#include <regex>
 #include <set>
 #include <string>
 #include <vector>
@@ -1026,8 +1026,25 @@ TEST_CASE("the text report of a host stall labels the comm rank and states in wo
                            ": never issued it"));
 }
 
+// "1 ranks", "1 calls", ...: a count of one with a plural noun, as whole words. (Not std::regex:
+// GCC 12 warns inside libstdc++'s regex at -O2 with the sanitizers, and warnings are errors.)
+namespace {
+bool hasOnePlural(const std::string& text) {
+  static const char* const kNouns[] = {"ranks", "calls", "peers", "processes", "corrections", "communicators",
+                                       "pairs", "dumps", "sends", "receives"};
+  auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  for (const char* noun : kNouns) {
+    std::string needle = std::string("1 ") + noun;
+    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+      size_t end = at + needle.size();
+      if ((at == 0 || !word(text[at - 1])) && (end == text.size() || !word(text[end]))) return true;
+    }
+  }
+  return false;
+}
+}  // namespace
+
 TEST_CASE("the text report counts in words: no (s), no '1 ranks', no state names, for every scenario and timing") {
-  const std::regex badPlural(R"(\b1 (ranks|calls|peers|processes|corrections|communicators|pairs|dumps|sends|receives)\b)");
   for (const char* scenario : {"healthy", "host_stall", "device_stall", "mismatch", "unmatched_p2p", "died", "missing",
                                "error", "transport"}) {
     for (auto timing : {schema::TimingMode::FULL, schema::TimingMode::END_ONLY, schema::TimingMode::HOST_ONLY}) {
@@ -1042,7 +1059,7 @@ TEST_CASE("the text report counts in words: no (s), no '1 ranks', no state names
           INFO(scenario << " timing " << static_cast<int>(timing) << (untracked ? " untracked" : "") << "\n" << text);
           CHECK(!contains(text, "(s)"));
           CHECK(!contains(text, "(es)"));
-          CHECK(!std::regex_search(text, badPlural));
+          CHECK(!hasOnePlural(text));
           CHECK(!contains(text, "rank-communicator"));
           CHECK(!contains(text, "not_enqueued"));
           CHECK(!contains(text, "communicator view"));
