@@ -652,6 +652,27 @@ TEST_CASE("children whose handle NCCL writes after the split returned are record
   for (auto e : d.getEntries()) CHECK((e.getComm() == 2 || e.getComm() == 3 || e.getComm() == 5));
 }
 
+// A non-blocking parent's split that fails in the background: NCCL says so through the parent's
+// ncclCommGetAsyncError, and the child, whose handle never came, failed its initialization.
+TEST_CASE("a split that fails in the background fails its child when the parent reports the error") {
+  Workspace w;
+  auto env = jobEnv(w, "latesplitfail");
+  env["FAKE_NCCL_SPLIT_FAIL"] = "1";
+  Process p(jobArgs(w, "latesplitfail", 1), env, w.path("out"), w.path("err"));
+  REQUIRE(waitUntil([&] { return p.outContains("ready") && countDumps(w.dumps()) == 1; }));
+  INFO(p.out() + p.err());
+  CHECK(p.outContains("split ended with 3"));
+  auto dumps = dumpsIn(w.dumps());
+  auto d = dumps[0]->dump();
+  CHECK(d.getInfo().getReason() == DumpReason::NCCL_ERROR);
+  auto comms = d.getComms();
+  REQUIRE(comms.size() == 3);  // world, the non-blocking parent, the failed child
+  CHECK(comms[2].getParentId() == comms[1].getId());
+  CHECK(comms[2].getState() == ncclfr::schema::CommState::INIT_FAILED);
+  CHECK(comms[2].getLastAsyncError() == 3);  // ncclInternalError
+  CHECK(comms[1].getState() == ncclfr::schema::CommState::LIVE);
+}
+
 TEST_CASE("a bad NCCLFR_ value gives one warning line and the default") {
   Workspace w;
   auto env = jobEnv(w, "badvalue");

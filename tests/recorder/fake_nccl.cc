@@ -12,6 +12,8 @@
 //   FAKE_NCCL_ASYNC_ERROR_AFTER=N  ncclCommGetAsyncError reports ncclRemoteError after N work calls
 //   FAKE_NCCL_NO_GPU=1     communicator creation fails with ncclUnhandledCudaError
 //   FAKE_NCCL_BLOCK_INIT=1 ncclCommInitRank never returns (a peer that never joins)
+//   FAKE_NCCL_SPLIT_FAIL=1 a non-blocking parent's split fails in the background: the parent's
+//                          ncclCommGetAsyncError reports ncclInternalError from then on
 //   FAKE_NCCL_POLL_IN_CALL=1  a work call on a non-blocking communicator has another thread ask
 //                          ncclCommGetAsyncError (through the export, as PyTorch's watchdog thread
 //                          does) and waits for it before returning ncclInProgress
@@ -36,6 +38,7 @@ struct ncclComm {
   int blocking;
   int pendingPolls;  // non-blocking init: polls until it is "ready"
   bool aborted;
+  bool splitFailed;  // FAKE_NCCL_SPLIT_FAIL: a split of it failed in the background
 };
 
 namespace {
@@ -62,6 +65,12 @@ void deliverChild(ncclComm_t parent, ncclComm_t* where, ncclComm_t child) {
     tGroupChildren.push_back(LateChild{where, child, parent});
   } else if (!parent->blocking) {
     *where = nullptr;
+    const char* fail = std::getenv("FAKE_NCCL_SPLIT_FAIL");
+    if (fail != nullptr && std::strcmp(fail, "1") == 0) {
+      parent->splitFailed = true;  // the child never comes
+      delete child;
+      return;
+    }
     std::lock_guard<std::mutex> lock(gLateMutex);
     gLateChildren.push_back(LateChild{where, child, parent});
   } else {
@@ -224,7 +233,9 @@ FAKE_API(ncclResult_t, ncclCommRevoke, ncclComm_t comm, int) {
 FAKE_API(ncclResult_t, ncclCommGetAsyncError, ncclComm_t comm, ncclResult_t* error) {
   if (comm == nullptr || error == nullptr) return ncclInvalidArgument;
   long after = envLong("FAKE_NCCL_ASYNC_ERROR_AFTER");
-  if (after >= 0 && gWorkCalls.load() >= after) {
+  if (comm->splitFailed) {
+    *error = ncclInternalError;
+  } else if (after >= 0 && gWorkCalls.load() >= after) {
     *error = ncclRemoteError;
   } else if (comm->pendingPolls > 0) {
     --comm->pendingPolls;

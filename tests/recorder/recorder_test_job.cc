@@ -38,6 +38,8 @@
 //           when the parent's ncclCommGetAsyncError reports success), and a split of the world one
 //           inside a group (the handle shows at ncclGroupEnd); N all-reduces on the first two and
 //           the grouped one (the third is destroyed unused), then exits.
+//   latesplitfail  (with FAKE_NCCL_SPLIT_FAIL=1) the non-blocking parent, one split of it that fails
+//           in the background; polls the parent until it says so, prints "ready" and waits.
 //   derive  ncclCommInitAll, splits (one NOCOLOR) and a shrink; one all-reduce on each; prints the pid.
 //   capture N rounds of an all-reduce on a normal stream, then one and a send/recv group on a stream
 //           being captured into a CUDA graph.
@@ -357,6 +359,16 @@ int runLateSplit(const Options& o) {
   ncclComm_t nb = nullptr;
   check(ncclCommSplit(world, 0, gRank, &nb, &config), "ncclCommSplit");
   waitReady(nb);
+  if (o.scenario == "latesplitfail") {
+    // With FAKE_NCCL_SPLIT_FAIL=1 the split fails in the background: the parent says so.
+    ncclComm_t child = nullptr;
+    check(ncclCommSplit(nb, 0, gRank, &child, nullptr), "ncclCommSplit");
+    ncclResult_t state = ncclInProgress;
+    while (state == ncclInProgress) check(ncclCommGetAsyncError(nb, &state), "ncclCommGetAsyncError");
+    std::printf("split ended with %d\n", static_cast<int>(state));
+    std::fflush(stdout);
+    waitForever();
+  }
   // Children of the non-blocking parent, all through one variable: the split's work is the
   // parent's, so once the parent reports success the handle is there.
   ncclComm_t v = nullptr;
@@ -523,7 +535,7 @@ int main(int argc, char** argv) {
   }
   if (o.scenario == "fork") return runFork(o);
   if (o.scenario == "lapincall") return runLapInCall(o);
-  if (o.scenario == "latesplit") return runLateSplit(o);
+  if (o.scenario == "latesplit" || o.scenario == "latesplitfail") return runLateSplit(o);
   if (o.scenario == "biggroup" || o.scenario == "nbgroup") return runBigGroup(o);
   ncclComm_t world = nullptr;
   if (o.scenario == "nonblocking") {
