@@ -618,11 +618,7 @@ TEST_CASE("children whose handle NCCL writes after the split returned are record
   auto env = jobEnv(w, "latesplit");
   env["NCCLFR_DUMP_ON_EXIT"] = "1";
   constexpr int kCalls = 3;
-  Process p(jobArgs(w, "latesplit", kCalls), env, w.path("out"), w.path("err"));
-  REQUIRE(p.wait());
-  INFO(p.err());
-  REQUIRE(p.exitedWith(0));
-  auto dumps = dumpsIn(w.dumps());
+  auto dumps = runToExit(w, env, jobArgs(w, "latesplit", kCalls));
   REQUIRE(dumps.size() == 1);
   auto d = dumps[0]->dump();
   auto comms = d.getComms();

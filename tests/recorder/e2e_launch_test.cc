@@ -73,15 +73,6 @@ ncclfr::schema::Dump::Reader dumpFor(const std::vector<std::unique_ptr<ncclfr::D
 }
 
 // Runs a job to its end and returns its exit dump (every call it made has finished by then).
-std::vector<std::unique_ptr<ncclfr::DumpFile>> runToExit(const Workspace& w, const std::map<std::string, std::string>& env,
-                                                         const std::vector<std::string>& args) {
-  Process p(args, env, w.path("out"), w.path("err"));
-  REQUIRE(p.wait());
-  INFO(p.out() + p.err());
-  REQUIRE(p.exitedWith(0));
-  return dumpsIn(w.dumps());
-}
-
 void requireAllCompleted(ncclfr::schema::Dump::Reader d) {
   REQUIRE(d.getEntries().size() > 0);
   for (unsigned i = 0; i < d.getEntries().size(); ++i) {

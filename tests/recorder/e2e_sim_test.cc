@@ -10,6 +10,7 @@
 
 #include <map>
 #include <set>
+#include <utility>
 
 #include "dump_invariants.h"
 #include "process_harness.h"
@@ -104,6 +105,14 @@ std::vector<std::string> tpDpJob(std::vector<std::string> extra) {
   std::vector<std::string> a = {NCCLFR_TEST_NCCL_JOB, "--layout", "tp-dp", "--tp", "2", "--step-ms", "1", "--quiet"};
   a.insert(a.end(), extra.begin(), extra.end());
   return a;
+}
+
+// The tp-dp job run to a clean exit with NCCLFR_DUMP_ON_EXIT: its dumps.
+std::vector<std::unique_ptr<ncclfr::DumpFile>> runCleanTpDp(const Workspace& w, const std::string& job,
+                                                            std::vector<std::string> extra) {
+  auto env = simEnv(w);
+  env["NCCLFR_DUMP_ON_EXIT"] = "1";
+  return runToExit(w, env, simrun(kTpDpRanks, job, tpDpJob(std::move(extra))), std::chrono::seconds(120));
 }
 
 unsigned commNamed(ncclfr::schema::Dump::Reader d, const std::string& name) {
@@ -316,13 +325,7 @@ TEST_CASE("sim: a SIGKILLed rank's ring is salvaged whole") {
 
 TEST_CASE("sim: tp-dp, 8 ranks, clean run: every call completed, in stream order, counters exact") {
   Workspace w;
-  auto env = simEnv(w);
-  env["NCCLFR_DUMP_ON_EXIT"] = "1";
-  Process job(simrun(kTpDpRanks, "tpdp-clean", tpDpJob({"--steps", "20"})), env, w.path("out"), w.path("err"));
-  REQUIRE(job.wait(std::chrono::seconds(120)));
-  INFO(job.describe() + "\n" + job.err());
-  REQUIRE(job.exitedWith(0));
-  auto files = dumpsIn(w.dumps());
+  auto files = runCleanTpDp(w, "tpdp-clean", {"--steps", "20"});
   auto ranks = byRank(files, "");
   REQUIRE(ranks.size() == kTpDpRanks);
   for (auto& [rank, d] : ranks) {
@@ -338,14 +341,7 @@ TEST_CASE("sim: tp-dp, 8 ranks, clean run: every call completed, in stream order
 // they are done, calls may return ncclInProgress): every call is recorded and completes all the same.
 TEST_CASE("sim: tp-dp, 8 ranks, non-blocking communicators: every call completed, in stream order") {
   Workspace w;
-  auto env = simEnv(w);
-  env["NCCLFR_DUMP_ON_EXIT"] = "1";
-  Process job(simrun(kTpDpRanks, "tpdp-nb", tpDpJob({"--steps", "10", "--nonblocking"})), env, w.path("out"),
-              w.path("err"));
-  REQUIRE(job.wait(std::chrono::seconds(120)));
-  INFO(job.describe() + "\n" + job.err());
-  REQUIRE(job.exitedWith(0));
-  auto files = dumpsIn(w.dumps());
+  auto files = runCleanTpDp(w, "tpdp-nb", {"--steps", "10", "--nonblocking"});
   auto ranks = byRank(files, "");
   REQUIRE(ranks.size() == kTpDpRanks);
   for (auto& [rank, d] : ranks) {
@@ -358,14 +354,7 @@ TEST_CASE("sim: tp-dp, 8 ranks, non-blocking communicators: every call completed
 
 TEST_CASE("sim: tp-dp, 8 ranks, three threads on their own communicators: every call completed, in stream order") {
   Workspace w;
-  auto env = simEnv(w);
-  env["NCCLFR_DUMP_ON_EXIT"] = "1";
-  Process job(simrun(kTpDpRanks, "tpdp-threads", tpDpJob({"--steps", "12", "--threads", "3"})), env, w.path("out"),
-              w.path("err"));
-  REQUIRE(job.wait(std::chrono::seconds(120)));
-  INFO(job.describe() + "\n" + job.err());
-  REQUIRE(job.exitedWith(0));
-  auto files = dumpsIn(w.dumps());
+  auto files = runCleanTpDp(w, "tpdp-threads", {"--steps", "12", "--threads", "3"});
   auto ranks = byRank(files, "");
   REQUIRE(ranks.size() == kTpDpRanks);
   for (auto& [rank, d] : ranks) {
@@ -489,15 +478,12 @@ TEST_CASE("sim: the exit dump after an abort waits for the launches the abort cu
   auto env = simEnv(w);
   env["NCCLFR_DUMP_ON_EXIT"] = "1";
   constexpr int kCalls = 3;
-  Process job(simrun(1, "held-abort",
-                     {NCCLFR_TEST_JOB, "--scenario", "heldabort", "--cuda", "--calls", std::to_string(kCalls),
-                      "--hold-ms", "50"}),
-              env, w.path("out"), w.path("err"));
-  REQUIRE(job.wait(std::chrono::seconds(60)));
-  INFO(job.describe() + "\n" + job.out() + job.err());
-  REQUIRE(job.exitedWith(0));
+  auto files = runToExit(w, env,
+                         simrun(1, "held-abort",
+                                {NCCLFR_TEST_JOB, "--scenario", "heldabort", "--cuda", "--calls",
+                                 std::to_string(kCalls), "--hold-ms", "50"}));
   int exitDumps = 0;
-  for (auto& f : dumpsIn(w.dumps())) {
+  for (auto& f : files) {
     auto d = f->dump();
     if (d.getInfo().getReason() != DumpReason::EXIT) continue;
     ++exitDumps;

@@ -164,6 +164,18 @@ inline std::vector<std::unique_ptr<ncclfr::DumpFile>> dumpsIn(const std::string&
   return out;
 }
 
+// Runs a job to a clean exit (status 0) and opens the dumps it left.
+inline std::vector<std::unique_ptr<ncclfr::DumpFile>> runToExit(const Workspace& w,
+                                                                const std::map<std::string, std::string>& env,
+                                                                const std::vector<std::string>& args,
+                                                                std::chrono::milliseconds limit = kDeadline) {
+  Process p(args, env, w.path("out"), w.path("err"));
+  REQUIRE(p.wait(limit));
+  INFO(p.describe() + "\n" + p.out() + p.err());
+  REQUIRE(p.exitedWith(0));
+  return dumpsIn(w.dumps());
+}
+
 inline size_t countDumps(const std::string& dir) {
   size_t n = 0;
   std::error_code ec;
