@@ -106,6 +106,16 @@ void install(int sig, void (*handler)(int, siginfo_t*, void*)) {
 
 }  // namespace
 
+DumpSignalsBlocked::DumpSignalsBlocked() {
+  sigset_t block;
+  sigemptyset(&block);
+  sigaddset(&block, SIGTERM);
+  if (int d = gDumpSignal.load(); d > 0) sigaddset(&block, d);
+  pthread_sigmask(SIG_BLOCK, &block, &old_);
+}
+
+DumpSignalsBlocked::~DumpSignalsBlocked() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+
 void installSignalHandlers(Recorder* recorder) {
   gSignalRecorder.store(recorder);
   gSignalOwner.store(getpid());

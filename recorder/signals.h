@@ -9,11 +9,27 @@
 // The handlers allocate nothing, take no lock and call only async-signal-safe functions.
 #pragma once
 
+#include <signal.h>
+
 namespace ncclfr::recorder {
 
 class Recorder;
 
 void installSignalHandlers(Recorder* recorder);
+
+// Blocks SIGTERM and NCCLFR_DUMP_SIGNAL on this thread while it holds a lock the watchdog needs:
+// their handler waits for the watchdog, which would wait for that lock (10 s, then no dump). A
+// process-directed signal goes to another thread meanwhile; one sent to this thread, afterwards.
+class DumpSignalsBlocked {
+ public:
+  DumpSignalsBlocked();
+  ~DumpSignalsBlocked();
+  DumpSignalsBlocked(const DumpSignalsBlocked&) = delete;
+  DumpSignalsBlocked& operator=(const DumpSignalsBlocked&) = delete;
+
+ private:
+  sigset_t old_;
+};
 
 // How long SIGTERM waits for its dump before the previous disposition runs.
 inline constexpr int kSignalDumpWaitMs = 10000;

@@ -22,6 +22,7 @@
 
 #include "fs_util.h"
 #include "log.h"
+#include "signals.h"
 #include "ncclfr/dump_file.h"
 #include "ncclfr/trigger.h"
 #include "real_nccl.h"
@@ -302,6 +303,7 @@ void Watchdog::wake() {
 
 bool Watchdog::dumpAndWait(DumpCause cause, const std::string& detail, int64_t timeoutNs) {
   if (stopped_.load()) return false;
+  DumpSignalsBlocked blocked;  // we hold mutex_ at times, and a SIGTERM dump needs it
   uint64_t id;
   {
     std::unique_lock<std::mutex> lock(mutex_);
@@ -317,6 +319,7 @@ bool Watchdog::dumpAndWait(DumpCause cause, const std::string& detail, int64_t t
 
 void Watchdog::requestExitDump() {
   {
+    DumpSignalsBlocked blocked;
     std::lock_guard<std::mutex> lock(mutex_);
     exitDumpRequested_ = true;
   }
@@ -327,6 +330,7 @@ void Watchdog::shutdownAtExit() {
   if (!stopped_.load() && recorder_->config.dumpOnExit) {
     bool already;
     {
+      DumpSignalsBlocked blocked;
       std::lock_guard<std::mutex> lock(mutex_);
       already = exitDumped_;
     }
